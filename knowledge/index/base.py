@@ -1,0 +1,70 @@
+"""The index contract: what every vector-store backend of Lore provides."""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+from knowledge.models import Chunk, IndexedChunk, ScoredChunk, SparseVector
+
+# payload fields with an index, named once
+PAYLOAD_INDEXES: dict[str, Literal["keyword", "datetime"]] = {
+    "acl": "keyword", "source_id": "keyword", "doc_id": "keyword", "updated_at": "datetime",
+}
+DENSE = "dense"
+SPARSE = "sparse"
+
+
+class HybridQuery(BaseModel):
+    """One retrieval request; `grants` (the principal's access strings) filter inside the query."""
+
+    grants: list[str] = Field(min_length=1)
+    dense: list[float] | None = None
+    sparse: SparseVector | None = None
+    limit: int = Field(10, ge=1)
+    prefetch: int = Field(40, ge=1)
+    dense_weight: float = 1.0
+    sparse_weight: float = 1.0
+    rrf_k: int = 60
+    source_ids: list[str] | None = None
+
+
+class IndexUnavailable(RuntimeError):
+    """The vector store cannot be reached or used; `retryable` tells callers whether to try again."""
+
+    retryable = True
+
+
+class Index(Protocol):
+    """A vector store holding Lore's chunks (Qdrant Edge embedded, or a Qdrant server)."""
+
+    async def ensure(self) -> None:
+        """Create the collection, its vectors and payload indexes if missing."""
+
+    async def replace_document(self, source_id: str, doc_id: str, chunks: list[IndexedChunk]) -> None:
+        """Store `chunks` as the whole of the document, removing any chunk of it not among them."""
+
+    async def update_acl(self, source_id: str, doc_id: str, acl: list[str]) -> None:
+        """Set a new acl on every chunk of a document, without touching vectors."""
+
+    async def delete_document(self, source_id: str, doc_id: str) -> None:
+        """Remove every chunk of a document."""
+
+    async def delete_source(self, source_id: str) -> None:
+        """Remove every chunk of a source."""
+
+    async def query(self, request: HybridQuery) -> list[ScoredChunk]:
+        """Dense and sparse prefetch fused with weighted RRF (or one signal alone), filtered by acl."""
+
+    async def document_chunks(self, source_id: str, doc_id: str, grants: list[str]) -> list[Chunk]:
+        """The chunks of one document visible to `grants`, in order (for neighbour merging)."""
+
+    async def count(self, source_id: str | None = None) -> int:
+        """Number of chunks, of one source or of all."""
+
+    async def optimize(self) -> None:
+        """Build pending vector indexes (HNSW) where the backend needs a nudge."""
+
+    async def close(self) -> None:
+        """Flush and release the store."""

@@ -1,0 +1,116 @@
+"""Lore's one settings tree: every knob, its default and what it means.
+
+Environment variables use the `LORE_` prefix (Slack's own variables keep their usual names) and a `.env`
+file in the working directory is read. Unset means the embedded default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_FIELDS = ("llm_api_key", "embedding_api_key", "qdrant_api_key", "slack_bot_token", "slack_app_token",
+                 "slack_signing_secret")
+
+
+class Settings(BaseSettings):
+    """Effective configuration of one Lore process."""
+
+    model_config = SettingsConfigDict(env_prefix="LORE_", env_file=".env", extra="forbid",
+                                      populate_by_name=True)
+
+    # storage and services
+    data_dir: Path = Field(Path(".lore"), description="Where the embedded index, sync state and caches live.")
+    qdrant_url: str | None = Field(None, description="Qdrant server URL; unset = embedded Qdrant Edge on disk.")
+    qdrant_api_key: SecretStr | None = Field(None, description="API key of the Qdrant server, if it needs one.")
+    collection: str = Field("lore", description="Qdrant collection name (server backend).")
+    redis_url: str | None = Field(None, description="Redis URL; unset = in-process state (one process).")
+
+    # embeddings
+    embedding_base_url: str | None = Field(
+        None, description="OpenAI-compatible embeddings endpoint; unset = bundled multilingual-e5-small.")
+    embedding_model: str = Field("multilingual-e5-small", description="Embedding model name.")
+    embedding_api_key: SecretStr | None = Field(None, description="API key of the embeddings endpoint.")
+    embedding_dim: int = Field(384, ge=8, description="Dimension of the embedding vectors.")
+    embedding_batch_size: int = Field(16, ge=1, le=2048, description="Texts per embedding call.")
+    embedding_threads: int = Field(0, ge=0, description="CPU threads of the bundled model; 0 = all cores.")
+
+    # answers
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible chat endpoint; unset = extractive.")
+    llm_model: str = Field("gpt-4o-mini", description="Chat model name at the LLM endpoint.")
+    llm_api_key: SecretStr | None = Field(None, description="API key of the chat endpoint.")
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds before an LLM call is abandoned.")
+    llm_retries: int = Field(2, ge=0, le=10, description="Retries of a failed LLM call (5xx, 429, timeouts).")
+    llm_temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature of answers.")
+    context_tokens: int = Field(3000, ge=200, description="Token budget of the sources packed into a prompt.")
+
+    # chunking and retrieval (chosen by `make bench`, see docs/benchmarks.md)
+    chunk_size: int = Field(256, ge=32, le=2048, description="Target chunk size in tokens.")
+    chunk_overlap: int = Field(32, ge=0, le=512, description="Tokens repeated between neighbouring chunks.")
+    top_k: int = Field(6, ge=1, le=50, description="Sources given to the answer and shown by default.")
+    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense (semantic) ranking in fusion.")
+    sparse_weight: float = Field(1.0, ge=0, description="Weight of the sparse (keyword) ranking in fusion.")
+    prefetch: int = Field(40, ge=5, le=500, description="Candidates each signal contributes before fusion.")
+    max_chunks_per_doc: int = Field(3, ge=1, description="Most chunks one document may take of the top k.")
+    cjk_tokenizer: Literal["jieba", "bigram"] = Field("jieba", description="Chinese/Japanese tokens for BM25.")
+
+    # ingestion limits
+    max_file_mb: float = Field(25.0, gt=0, description="Files larger than this are skipped with an error.")
+    parse_timeout: float = Field(120.0, gt=0, description="Seconds one document may take to parse.")
+
+    # Slack
+    http_port: int = Field(3000, ge=1, le=65535, description="Port of the HTTP mode (/slack/events, /healthz).")
+    admins: list[str] = Field(default_factory=list, description="Slack user ids or a user group of admins.")
+    slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL.")
+    slack_bot_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token"),
+        description="Bot token (xoxb-…).")
+    slack_app_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "slack_app_token"),
+        description="App-level token (xapp-…) for Socket Mode.")
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret"),
+        description="Signing secret that verifies HTTP requests from Slack.")
+    directory_file: Path | None = Field(None, description="YAML file mapping groups to member emails.")
+
+    @field_validator("admins", mode="before")
+    @classmethod
+    def _split_admins(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def index_dir(self) -> Path:
+        """Folder of the embedded Qdrant Edge shard."""
+        return self.data_dir / "index"
+
+    def described(self) -> list[tuple[str, str, str]]:
+        """(name, effective value with secrets masked, description) for every field."""
+        rows = []
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            if name in SECRET_FIELDS:
+                shown = "(unset)" if value is None else mask(value.get_secret_value())
+            else:
+                shown = "(unset)" if value is None or value == [] else str(value)
+            rows.append((env_name(name), shown, field.description or ""))
+        return rows
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets `field`."""
+    return field.upper() if field.startswith("slack_") and field != "slack_api_url" else f"LORE_{field.upper()}"
+
+
+def mask(secret: str) -> str:
+    """Show a secret as its first four characters and a run of stars."""
+    return (secret[:4] + "…" + "*" * 6) if len(secret) > 8 else "*" * 6
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings from the environment, `.env` and explicit overrides."""
+    return Settings(**overrides)
