@@ -1,10 +1,44 @@
+# Lore: `make demo` runs it on embedded defaults, `make test` runs the checks. Nothing else is needed on a
+# fresh Debian machine with Python 3.11 (system packages come from apt-get, the rest from pip).
 VENV ?= .venv
 PY := $(VENV)/bin/python
-.PHONY: install test
+LORE := $(VENV)/bin/lore
+SYSTEM_PACKAGES := redis-server libmagic1
+export DO_NOT_TRACK := 1
+
+.PHONY: install system-deps lint test demo bench clean
+
 install: $(VENV)/.installed
+
 $(VENV)/.installed: pyproject.toml
+	@$(MAKE) --no-print-directory system-deps
 	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
-test: install
+
+# redis-server: real Redis for the tests; libmagic1: file-type detection of unstructured
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		echo "installing system packages:$$missing"; \
+		$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: lint
 	$(PY) -m pytest -q tests
+
+demo: install
+	$(LORE) ingest docs --source lore-docs --access public
+	$(LORE) chat
+
+bench: install
+	$(PY) -m bench.run --out docs/benchmarks.md
+
+clean:
+	rm -rf $(VENV) .lore .mypy_cache .pytest_cache .ruff_cache

@@ -14,8 +14,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 PUBLIC = "public"
-ACCESS_HELP = ("write `public`, `group:NAME` (e.g. group:finance) or `user:EMAIL` "
-               "(e.g. user:ana@example.com); repeat --access for several")
+ACCESS_HELP = (
+    "write `public`, `group:NAME` (e.g. group:finance) or `user:EMAIL` "
+    "(e.g. user:ana@example.com); repeat --access for several"
+)
 
 _GROUP = re.compile(r"^group:[a-z0-9][a-z0-9._\-/ ]*$")
 _USER = re.compile(r"^user:[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -54,16 +56,18 @@ class Directory(BaseModel):
         if path is None:
             return cls()
         if not path.exists():
-            raise FileNotFoundError(f"directory file {path} does not exist: create it or unset "
-                                    "LORE_DIRECTORY_FILE")
+            raise FileNotFoundError(
+                f"directory file {path} does not exist: create it or unset LORE_DIRECTORY_FILE"
+            )
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         return cls.model_validate(data)
 
     def groups_of(self, email: str) -> list[str]:
         """Names of the groups that list `email`."""
         email = email.lower()
-        return sorted(name.lower() for name, members in self.groups.items()
-                      if email in {m.lower() for m in members})
+        return sorted(
+            name.lower() for name, members in self.groups.items() if email in {m.lower() for m in members}
+        )
 
 
 class Principal(BaseModel):
@@ -79,8 +83,9 @@ class Principal(BaseModel):
         return cls(grants=frozenset({PUBLIC}))
 
     @classmethod
-    def of(cls, groups: Iterable[str] = (), user: str | None = None,
-           directory: Directory | None = None) -> Principal:
+    def of(
+        cls, groups: Iterable[str] = (), user: str | None = None, directory: Directory | None = None
+    ) -> Principal:
         """`{public}` plus the named groups, the user and the user's groups in the directory."""
         grants = {PUBLIC}
         for group in groups:

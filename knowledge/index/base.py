@@ -10,7 +10,10 @@ from knowledge.models import Chunk, IndexedChunk, ScoredChunk, SparseVector
 
 # payload fields with an index, named once
 PAYLOAD_INDEXES: dict[str, Literal["keyword", "datetime"]] = {
-    "acl": "keyword", "source_id": "keyword", "doc_id": "keyword", "updated_at": "datetime",
+    "acl": "keyword",
+    "source_id": "keyword",
+    "doc_id": "keyword",
+    "updated_at": "datetime",
 }
 DENSE = "dense"
 SPARSE = "sparse"

@@ -1,0 +1,67 @@
+"""Shared helpers of the benchmarks: data location, a knowledge base on a data dir, timing."""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+import unicodedata
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from ingestion.connectors.files import FilesConnector
+from ingestion.parse_pool import ParsePool
+from ingestion.sync import SyncResult
+from knowledge.service import Knowledge
+from knowledge.settings import Settings
+from lore.runtime import open_state, sync_engine
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def bench_settings(data_dir: Path, **overrides: Any) -> Settings:
+    """Embedded-default settings on `data_dir`, ignoring the environment's .env."""
+    return Settings(data_dir=data_dir, _env_file=None, **overrides)  # type: ignore[call-arg]
+
+
+async def ingest(
+    kb: Knowledge, roots: list[Path], source: str, acl: list[str], workers: int = 1
+) -> SyncResult:
+    """Sync folders or files into `kb` with the same engine as `lore ingest`."""
+    parser = ParsePool(workers=workers, timeout=kb.settings.parse_timeout)
+    state = open_state(kb)
+    try:
+        result = await sync_engine(kb, parser, state).sync(source, FilesConnector(roots, acl))
+        await kb.index.optimize()
+        return result
+    finally:
+        await state.close()
+        await parser.close()
+
+
+async def median_time(action: Callable[[], Awaitable[object]], runs: int) -> float:
+    """Median wall time of `runs` awaits of `action`, in seconds."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        await action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+_MARKUP = re.compile(r"[*_`#>|\[\]()!~]+|https?://\S+")
+_SPACE = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """Lower-case text without Markdown punctuation, links or repeated whitespace (for span matching)."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return _SPACE.sub(" ", _MARKUP.sub(" ", text)).strip()
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)

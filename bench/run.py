@@ -1,0 +1,167 @@
+"""`make bench`: retrieval quality, index speed and ingestion speed; prints tables and writes
+docs/benchmarks.md.
+
+    .venv/bin/python -m bench.run [--quick] [--only retrieval,index,ingest] [--out docs/benchmarks.md]
+
+The embedding cache of the retrieval corpora lives in `.lore-bench/` so that a second run is fast; the
+ingestion-speed run always starts from an empty data dir (cold cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import index_speed, ingest_speed
+from bench.common import DATA, bench_settings, ingest, table
+from bench.retrieval import Score, cmrc_corpus, evaluate, handbook_questions, temp_folder
+from knowledge.service import Knowledge
+
+SPEED_PAGES = [
+    "finance/expenses.md",
+    "communication/chat.md",
+    "company/structure.md",
+    "hiring/job-families.md",
+    "sales/meddppicc.md",
+    "ceo/shadow.md",
+]
+
+
+def _score_rows(name: str, scores: list[Score]) -> list[list[str]]:
+    return [[name, s.mode, f"{s.recall5:.3f}", f"{s.mrr10:.3f}", str(s.questions)] for s in scores]
+
+
+async def retrieval(data: Path, work: Path, quick: bool, **overrides: object) -> list[list[str]]:
+    """Dense, sparse and hybrid scores on the handbook and on CMRC 2018."""
+    rows: list[list[str]] = []
+    settings = bench_settings(work / "retrieval", **overrides)
+    async with await Knowledge.open(settings) as kb:
+        pages = data / "handbook" / "pages"
+        result = await ingest(kb, [pages], "handbook", ["public"])
+        print(f"  handbook: {result.line()}", file=sys.stderr)
+        questions = handbook_questions(data / "handbook", limit=10 if quick else None)
+        rows += _score_rows("handbook single_text", await evaluate(kb, questions, "handbook"))
+        with temp_folder() as folder:
+            cmrc = cmrc_corpus(
+                data / "cmrc2018" / "cmrc2018_dev.json",
+                Path(folder),
+                contexts=40 if quick else None,
+                per_context=1 if quick else 2,
+            )
+            result = await ingest(kb, [Path(folder)], "cmrc", ["public"])
+            print(f"  cmrc: {result.line()}", file=sys.stderr)
+            rows += _score_rows("cmrc2018 dev", await evaluate(kb, cmrc, "cmrc"))
+    return rows
+
+
+async def run(args: argparse.Namespace) -> str:
+    """Run the chosen benchmarks; return the Markdown report."""
+    only = set(args.only.split(","))
+    work = Path(args.work)
+    sections = [
+        f"# Benchmarks\n\nWritten by `make bench` on {datetime.now(UTC):%Y-%m-%d} "
+        f"({platform.machine()}, {platform.python_version()}). Figures are medians where timed; "
+        "machines are noisy, compare ratios.\n"
+    ]
+    if "retrieval" in only:
+        started = time.perf_counter()
+        rows = await retrieval(args.data, work, args.quick)
+        sections.append(
+            "## Retrieval\n\nEvidence recall@5 and MRR@10 inside an 8,000-character context "
+            "budget (see bench/retrieval.py), one index, three modes, as `{public}`.\n\n"
+            + table(["set", "mode", "recall@5", "MRR@10", "questions"], rows)
+            + f"\n\n({time.perf_counter() - started:.0f} s)\n"
+        )
+    if "index" in only:
+        rows = []
+        for size in [2000] if args.quick else [10_000, 100_000]:
+            with temp_folder() as folder:
+                r = await index_speed.measure(Path(folder) / "index", size, queries=50 if args.quick else 300)
+            rows.append(
+                [
+                    str(r.chunks),
+                    str(r.hnsw_vectors),
+                    f"{r.build_s:.1f}",
+                    f"{r.unfiltered_ms:.2f}",
+                    f"{r.filtered_ms:.2f}",
+                    f"{r.ratio:.2f}",
+                    f"{r.api_filtered_ms:.2f}",
+                ]
+            )
+        sections.append(
+            "## Index: filtered vs unfiltered (Qdrant Edge)\n\nHybrid query (dense + sparse "
+            "prefetch, RRF), acl filter admitting about 19% of the chunks; median ms.\n\n"
+            + table(
+                [
+                    "chunks",
+                    "in HNSW",
+                    "build s",
+                    "unfiltered ms",
+                    "filtered ms",
+                    "ratio",
+                    "Lore API filtered ms",
+                ],
+                rows,
+            )
+            + "\n"
+        )
+    if "ingest" in only:
+        pages = SPEED_PAGES[:2] if args.quick else SPEED_PAGES
+        with temp_folder() as folder:
+            speed = await ingest_speed.measure(
+                [args.data / "handbook" / "pages" / p for p in pages], Path(folder)
+            )
+        sections.append(
+            "## Ingestion speed\n\n"
+            + table(
+                [
+                    "documents",
+                    "chunks",
+                    "ingest s",
+                    "chunks/s",
+                    "raw embed chunks/s",
+                    "ratio",
+                    "re-run s",
+                    "re-run fraction",
+                ],
+                [
+                    [
+                        str(speed.documents),
+                        str(speed.chunks),
+                        f"{speed.ingest_s:.1f}",
+                        f"{speed.chunks / speed.ingest_s:.2f}",
+                        f"{speed.chunks / speed.raw_embed_s:.2f}",
+                        f"{speed.ratio:.2f}",
+                        f"{speed.rerun_s:.2f}",
+                        f"{speed.rerun_fraction:.3f}",
+                    ]
+                ],
+            )
+            + "\n"
+        )
+    return "\n".join(sections)
+
+
+def main() -> int:
+    """Parse arguments, run, print and write the report."""
+    parser = argparse.ArgumentParser(prog="bench.run")
+    parser.add_argument("--quick", action="store_true", help="small subsets (a smoke run)")
+    parser.add_argument("--only", default="retrieval,index,ingest")
+    parser.add_argument("--data", type=Path, default=DATA, help="the shared data folder")
+    parser.add_argument("--work", default=".lore-bench", help="data dir of the benchmark indexes")
+    parser.add_argument("--out", type=Path, default=None, help="write the report here")
+    args = parser.parse_args()
+    report = asyncio.run(run(args))
+    print(report)
+    if args.out:
+        args.out.write_text(report, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""The connector contract: what every source kind (files, SMB, MediaWiki, Confluence, web) provides."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DocumentRef(BaseModel):
+    """One document as listed at the source: enough to decide whether it must be fetched again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    doc_id: str = Field(description="Stable within the source; for files the relative path with '/'.")
+    version: str = Field(description="Changes whenever the content may have changed (mtime+size, ETag, rev).")
+    acl: list[str] = Field(description="Access strings; empty means nobody may read it.")
+    updated_at: datetime
+    title: str = ""
+    url: str = ""
+    size: int | None = Field(None, description="Bytes, when the source knows it before fetching.")
+
+
+class ListingError(RuntimeError):
+    """The source could not be listed: nothing may be pruned on the strength of this listing."""
+
+
+class Connector(Protocol):
+    """Lists a source's documents and fetches one at a time."""
+
+    kind: str
+
+    def list_documents(self) -> AsyncIterator[DocumentRef]:
+        """Every document of the source, with its version and acl; raises ListingError if incomplete."""
+
+    async def fetch(self, ref: DocumentRef, workdir: Path) -> Path:
+        """A local file with the document's content (the connector's own path, or a new file in `workdir`)."""

@@ -1,0 +1,84 @@
+"""What the index holds of each document, per source: the sync engine's memory between runs.
+
+Written per document *after* its chunks are stored, so a sync killed at any point resumes without
+duplicates or holes: at worst a stored document is processed again (its vectors come from the cache).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+from pydantic import BaseModel
+
+
+class DocState(BaseModel):
+    """The indexed version of one document."""
+
+    doc_id: str
+    version: str
+    content_hash: str
+    acl: list[str]
+    chunks: int
+    title: str = ""
+
+
+class SyncState:
+    """Per-document sync state in SQLite under `LORE_DATA_DIR` (embedded mode)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS docs (source_id TEXT, doc_id TEXT, state TEXT NOT NULL, "
+            "PRIMARY KEY (source_id, doc_id))"
+        )
+        self._lock = threading.Lock()
+
+    def _all(self, source_id: str) -> dict[str, DocState]:
+        with self._lock:
+            rows = self._db.execute("SELECT state FROM docs WHERE source_id = ?", (source_id,)).fetchall()
+        states = [DocState.model_validate_json(row[0]) for row in rows]
+        return {s.doc_id: s for s in states}
+
+    async def documents(self, source_id: str) -> dict[str, DocState]:
+        """Every document stored for a source."""
+        return await asyncio.to_thread(self._all, source_id)
+
+    def _put(self, source_id: str, state: DocState) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO docs VALUES (?, ?, ?)",
+                (source_id, state.doc_id, state.model_dump_json()),
+            )
+
+    async def put(self, source_id: str, state: DocState) -> None:
+        """Record a document as stored."""
+        await asyncio.to_thread(self._put, source_id, state)
+
+    def _delete(self, source_id: str, doc_id: str | None) -> None:
+        with self._lock:
+            if doc_id is None:
+                self._db.execute("DELETE FROM docs WHERE source_id = ?", (source_id,))
+            else:
+                self._db.execute("DELETE FROM docs WHERE source_id = ? AND doc_id = ?", (source_id, doc_id))
+
+    async def delete(self, source_id: str, doc_id: str | None = None) -> None:
+        """Forget one document, or a whole source."""
+        await asyncio.to_thread(self._delete, source_id, doc_id)
+
+    def _sources(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT DISTINCT source_id FROM docs ORDER BY 1")]
+
+    async def sources(self) -> list[str]:
+        """Ids of every source with stored documents."""
+        return await asyncio.to_thread(self._sources)
+
+    async def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()

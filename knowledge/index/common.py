@@ -1,0 +1,31 @@
+"""Helpers both index backends share: checking a document's chunks and reading payloads back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from knowledge.models import Chunk, IndexedChunk
+
+# Points read per scroll page when listing a document's chunks.
+SCROLL_PAGE = 256
+
+
+def check_document(source_id: str, doc_id: str, chunks: list[IndexedChunk]) -> None:
+    """Refuse chunks of another document or numbered other than 0..n-1 (stale-chunk removal relies on it)."""
+    for expected_no, item in enumerate(sorted(chunks, key=lambda c: c.chunk.chunk_no)):
+        chunk = item.chunk
+        if (chunk.source_id, chunk.doc_id) != (source_id, doc_id):
+            raise ValueError(f"chunk of {chunk.source_id}:{chunk.doc_id} given for {source_id}:{doc_id}")
+        if chunk.chunk_no != expected_no:
+            raise ValueError(f"chunks of {source_id}:{doc_id} must be numbered 0..{len(chunks) - 1}")
+
+
+def payload(chunk: Chunk) -> dict[str, Any]:
+    """The stored payload of a chunk (JSON types; `updated_at` as an ISO string)."""
+    return chunk.model_dump(mode="json")
+
+
+def chunk_of(stored: Mapping[str, Any] | None) -> Chunk:
+    """The chunk a stored payload describes."""
+    return Chunk.model_validate(stored or {})

@@ -1,0 +1,232 @@
+"""The server backend: Lore's chunks in a collection of a Qdrant server (or qdrant-client's local mode)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import httpx
+from qdrant_client import AsyncQdrantClient, models
+from qdrant_client.http.exceptions import ApiException, UnexpectedResponse
+
+from knowledge.index.base import DENSE, PAYLOAD_INDEXES, SPARSE, HybridQuery, IndexUnavailable
+from knowledge.index.common import SCROLL_PAGE, check_document, chunk_of, payload
+from knowledge.models import Chunk, IndexedChunk, ScoredChunk
+
+T = TypeVar("T")
+
+_SCHEMAS = {"keyword": models.PayloadSchemaType.KEYWORD, "datetime": models.PayloadSchemaType.DATETIME}
+# what the client raises when the server is unreachable, refuses a request, or (local mode) is misused
+_ENGINE_ERRORS = (ApiException, httpx.HTTPError, OSError, ValueError)
+_CONFLICT = 409
+
+
+class ServerIndex:
+    """An `Index` in one collection of a Qdrant server; the collection is created on first use."""
+
+    def __init__(self, client: AsyncQdrantClient, collection: str, dim: int) -> None:
+        self._client = client
+        self._collection = collection
+        self._dim = dim
+        self._ready = False
+        self._ensure_lock = asyncio.Lock()
+        options = getattr(client, "init_options", {})
+        self._where = str(
+            options.get("url")
+            or options.get("host")
+            or options.get("path")
+            or options.get("location")
+            or "the configured URL"
+        )
+
+    async def ensure(self) -> None:
+        """Create the collection, its vectors and payload indexes if missing."""
+        if self._ready:
+            return
+        async with self._ensure_lock:
+            if not self._ready:
+                await self._guard("preparing the collection", self._create())
+                self._ready = True
+
+    async def replace_document(self, source_id: str, doc_id: str, chunks: list[IndexedChunk]) -> None:
+        """Upsert the chunks first, then drop the document's chunks numbered past them (never a hole)."""
+        check_document(source_id, doc_id, chunks)
+        await self.ensure()
+        if chunks:
+            points = [_point(c) for c in chunks]
+            await self._guard("writing", self._client.upsert(self._collection, points=points, wait=True))
+        await self._delete(_document_filter(source_id, doc_id, from_chunk=len(chunks)))
+
+    async def update_acl(self, source_id: str, doc_id: str, acl: list[str]) -> None:
+        """Set a new acl on every chunk of a document, without touching vectors."""
+        await self.ensure()
+        selector = models.FilterSelector(filter=_document_filter(source_id, doc_id))
+        await self._guard(
+            "writing",
+            self._client.set_payload(self._collection, payload={"acl": acl}, points=selector, wait=True),
+        )
+
+    async def delete_document(self, source_id: str, doc_id: str) -> None:
+        """Remove every chunk of a document."""
+        await self.ensure()
+        await self._delete(_document_filter(source_id, doc_id))
+
+    async def delete_source(self, source_id: str) -> None:
+        """Remove every chunk of a source."""
+        await self.ensure()
+        await self._delete(_source_filter(source_id))
+
+    async def query(self, request: HybridQuery) -> list[ScoredChunk]:
+        """Dense and sparse prefetch fused with weighted RRF (or one signal alone), filtered by acl."""
+        searches: list[tuple[str, list[float] | models.SparseVector]] = []
+        if request.dense is not None:
+            searches.append((DENSE, request.dense))
+        if request.sparse is not None and request.sparse.indices:
+            searches.append(
+                (SPARSE, models.SparseVector(indices=request.sparse.indices, values=request.sparse.values))
+            )
+        if not searches or request.source_ids == []:
+            return []
+        await self.ensure()
+        access = _access_filter(request.grants, request.source_ids)
+        if len(searches) == 1:
+            using, vector = searches[0]
+            call = self._client.query_points(
+                self._collection,
+                query=vector,
+                using=using,
+                query_filter=access,
+                limit=request.limit,
+                with_payload=True,
+            )
+        else:
+            prefetch = [
+                models.Prefetch(query=vector, using=using, filter=access, limit=request.prefetch)
+                for using, vector in searches
+            ]
+            rrf = models.Rrf(k=request.rrf_k, weights=[request.dense_weight, request.sparse_weight])
+            call = self._client.query_points(
+                self._collection,
+                prefetch=prefetch,
+                query=models.RrfQuery(rrf=rrf),
+                query_filter=access,
+                limit=request.limit,
+                with_payload=True,
+            )
+        response = await self._guard("querying", call)
+        return [ScoredChunk(chunk=chunk_of(p.payload), score=p.score) for p in response.points]
+
+    async def document_chunks(self, source_id: str, doc_id: str, grants: list[str]) -> list[Chunk]:
+        """The chunks of one document visible to `grants`, in order (for neighbour merging)."""
+        await self.ensure()
+        flt = _document_filter(source_id, doc_id, grants=grants)
+        chunks: list[Chunk] = []
+        offset: models.ExtendedPointId | None = None
+        while True:
+            page, offset = await self._guard(
+                "reading a document",
+                self._client.scroll(
+                    self._collection, scroll_filter=flt, limit=SCROLL_PAGE, offset=offset, with_payload=True
+                ),
+            )
+            chunks.extend(chunk_of(record.payload) for record in page)
+            if offset is None:
+                return sorted(chunks, key=lambda c: c.chunk_no)
+
+    async def count(self, source_id: str | None = None) -> int:
+        """Number of chunks, of one source or of all (exact)."""
+        await self.ensure()
+        flt = None if source_id is None else _source_filter(source_id)
+        result = await self._guard(
+            "counting", self._client.count(self._collection, count_filter=flt, exact=True)
+        )
+        return result.count
+
+    async def optimize(self) -> None:
+        """Nothing to do: the server's optimizers build HNSW on their own."""
+
+    async def close(self) -> None:
+        """Close the client's connections."""
+        await self._guard("closing", self._client.close())
+
+    async def _create(self) -> None:
+        client, name = self._client, self._collection
+        if not await client.collection_exists(name):
+            try:
+                await client.create_collection(
+                    name,
+                    vectors_config={
+                        DENSE: models.VectorParams(size=self._dim, distance=models.Distance.COSINE)
+                    },
+                    sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+                )
+            except UnexpectedResponse as err:
+                if err.status_code != _CONFLICT:  # 409: another replica created it first
+                    raise
+        info = await client.get_collection(name)
+        self._check_dim(info.config.params.vectors)
+        for field, kind in PAYLOAD_INDEXES.items():
+            if field not in info.payload_schema:
+                await client.create_payload_index(name, field, field_schema=_SCHEMAS[kind], wait=True)
+
+    def _check_dim(self, vectors: models.VectorParams | dict[str, models.VectorParams] | None) -> None:
+        params = vectors.get(DENSE) if isinstance(vectors, dict) else None
+        if params is None or params.size != self._dim:
+            found = "no 'dense' vector" if params is None else f"'dense' vectors of size {params.size}"
+            err = IndexUnavailable(
+                f"Qdrant collection {self._collection!r} at {self._where} has {found}, but "
+                f"LORE_EMBEDDING_DIM is {self._dim}: set LORE_COLLECTION to a new name or delete the "
+                "collection and ingest again."
+            )
+            err.retryable = False
+            raise err
+
+    async def _delete(self, flt: models.Filter) -> None:
+        selector = models.FilterSelector(filter=flt)
+        await self._guard(
+            "deleting", self._client.delete(self._collection, points_selector=selector, wait=True)
+        )
+
+    async def _guard(self, doing: str, call: Awaitable[T]) -> T:
+        try:
+            return await call
+        except _ENGINE_ERRORS as err:
+            raise IndexUnavailable(
+                f"Qdrant at {self._where} failed while {doing} ({type(err).__name__}: {err}). Check "
+                "LORE_QDRANT_URL and LORE_QDRANT_API_KEY, and that the server runs and is reachable."
+            ) from err
+
+
+def _point(item: IndexedChunk) -> models.PointStruct:
+    sparse = models.SparseVector(indices=item.sparse.indices, values=item.sparse.values)
+    return models.PointStruct(
+        id=item.chunk.id, vector={DENSE: item.dense, SPARSE: sparse}, payload=payload(item.chunk)
+    )
+
+
+def _access_filter(grants: list[str], source_ids: list[str] | None = None) -> models.Filter:
+    must: list[models.Condition] = [models.FieldCondition(key="acl", match=models.MatchAny(any=grants))]
+    if source_ids is not None:
+        must.append(models.FieldCondition(key="source_id", match=models.MatchAny(any=source_ids)))
+    return models.Filter(must=must)
+
+
+def _source_filter(source_id: str) -> models.Filter:
+    return models.Filter(
+        must=[models.FieldCondition(key="source_id", match=models.MatchValue(value=source_id))]
+    )
+
+
+def _document_filter(
+    source_id: str, doc_id: str, *, from_chunk: int | None = None, grants: list[str] | None = None
+) -> models.Filter:
+    must: list[models.Condition] = [
+        models.FieldCondition(key="source_id", match=models.MatchValue(value=source_id)),
+        models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id)),
+    ]
+    if from_chunk is not None:
+        must.append(models.FieldCondition(key="chunk_no", range=models.Range(gte=from_chunk)))
+    if grants is not None:
+        must.append(models.FieldCondition(key="acl", match=models.MatchAny(any=grants)))
+    return models.Filter(must=must)

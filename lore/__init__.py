@@ -1,0 +1,1 @@
+"""The `lore` command line: the only code that wires knowledge/, ingestion/ and bot/ together."""

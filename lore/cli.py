@@ -1,0 +1,102 @@
+"""`lore`: ingest, search, ask, chat and check Lore from the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from knowledge.access import AccessError
+from knowledge.answering.llm import LLMError
+from knowledge.embedding.base import EmbeddingError
+from knowledge.index.base import IndexUnavailable
+from knowledge.settings import Settings, load_settings
+
+COMMANDS = ("ingest", "search", "ask", "chat", "sources", "doctor")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="lore", description="Lore: ask your wiki and file shares.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    ingest = sub.add_parser("ingest", help="sync folders or files into the index, incrementally")
+    ingest.add_argument("paths", nargs="+", metavar="PATH", help="folders or files to index")
+    ingest.add_argument("--source", required=True, help="source name (one name = one set of paths)")
+    ingest.add_argument(
+        "--access",
+        action="append",
+        required=True,
+        metavar="ACCESS",
+        help="who may read it: public, group:NAME or user:EMAIL (repeat for several)",
+    )
+    ingest.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    for name, text in (("search", "the best matching snippets"), ("ask", "a cited answer")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument(
+            "query",
+            metavar="QUERY" if name == "search" else "QUESTION",
+            help="the query, or '-' to read one per line from stdin (JSON lines out)",
+        )
+        _principal_args(cmd)
+        cmd.add_argument("--json", action="store_true", help="print JSON (stable contract)")
+        if name == "search":
+            cmd.add_argument("-k", type=int, default=None, help="number of results (default LORE_TOP_K)")
+
+    chat = sub.add_parser("chat", help="a terminal chat over the same answering pipeline")
+    _principal_args(chat)
+
+    sources = sub.add_parser("sources", help="list or remove indexed sources")
+    sources.add_argument("action", choices=["list", "remove"])
+    sources.add_argument("name", nargs="?", help="the source to remove")
+
+    sub.add_parser("doctor", help="print the effective configuration and check every service")
+    return parser
+
+
+def _principal_args(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--groups", default="", help="ask as {public} plus these groups (comma separated)")
+    cmd.add_argument("--user", default=None, metavar="EMAIL", help="ask as this person (and their groups)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `lore` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        print(f"lore: invalid settings:\n{exc}\nfix the LORE_ variables or .env", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_dispatch(args, settings))
+    except AccessError as exc:
+        print(f"lore {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except (IndexUnavailable, EmbeddingError, LLMError, FileNotFoundError) as exc:
+        print(f"lore {args.command}: {exc}\n(`lore doctor` checks every service)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    from lore import commands
+
+    handler = getattr(commands, args.command)
+    code: int = await handler(args, settings)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

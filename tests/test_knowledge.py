@@ -1,0 +1,73 @@
+"""Search and ask through the knowledge base, on both index backends: access, languages, answers."""
+
+from pathlib import Path
+
+import pytest
+
+from ingestion.connectors.files import FilesConnector
+from ingestion.sync import SyncEngine
+from knowledge.access import Principal
+from knowledge.service import Knowledge
+
+FINANCE = "# Budget 2027\n\nThe secret acquisition budget for 2027 is 42 million euros.\n"
+PUBLIC = {
+    "handbook.md": "# Handbook\n\n## Holidays\n\nEveryone gets 25 days of paid holiday per year.\n\n"
+    "## Budget process\n\nBudgets are proposed by each team in October.\n",
+    "zh.md": "# 报销制度\n\n员工的差旅费用在审批后三十天内报销。\n",
+}
+
+
+@pytest.fixture
+async def loaded(engine: SyncEngine, kb: Knowledge, tmp_path: Path) -> Knowledge:
+    public, finance = tmp_path / "public", tmp_path / "finance"
+    public.mkdir()
+    finance.mkdir()
+    for name, text in PUBLIC.items():
+        (public / name).write_text(text, encoding="utf-8")
+    (finance / "budget.md").write_text(FINANCE, encoding="utf-8")
+    await engine.sync("wiki", FilesConnector([public], ["public"]))
+    await engine.sync("finance", FilesConnector([finance], ["group:finance"]))
+    return kb
+
+
+OUTSIDERS = [Principal.anonymous(), Principal.of(groups=["eng"])]
+
+
+@pytest.mark.parametrize("who", OUTSIDERS, ids=["public", "eng"])
+async def test_search_never_shows_finance_to_outsiders(loaded: Knowledge, who: Principal) -> None:
+    for query in ("secret acquisition budget 2027", "how much is the acquisition budget?"):
+        results = await loaded.search(query, who, k=20)
+        assert results and all(r.source != "finance" for r in results)
+
+
+@pytest.mark.parametrize("who", OUTSIDERS, ids=["public", "eng"])
+async def test_ask_never_cites_or_quotes_finance(loaded: Knowledge, who: Principal) -> None:
+    answer = await loaded.ask("What is the acquisition budget for 2027?", who)
+    assert all(c.source != "finance" for c in answer.citations)
+    assert "42" not in answer.answer
+
+
+async def test_finance_member_finds_it(loaded: Knowledge) -> None:
+    who = Principal.of(groups=["finance"])
+    [top] = await loaded.search("secret acquisition budget 2027", who, k=1)
+    assert (top.source, top.doc_id) == ("finance", "budget.md")
+    answer = await loaded.ask("What is the acquisition budget for 2027?", who)
+    assert answer.mode == "extractive" and "42 million" in answer.answer
+    assert answer.citations[0].doc_id == "budget.md"
+
+
+@pytest.mark.parametrize(
+    ("query", "doc"),
+    [
+        ("how many days of paid holiday do I get?", "handbook.md"),
+        ("差旅费用多久报销？", "zh.md"),
+    ],
+)
+async def test_english_and_chinese_queries(loaded: Knowledge, query: str, doc: str) -> None:
+    [top] = await loaded.search(query, Principal.anonymous(), k=1)
+    assert top.doc_id == doc
+
+
+async def test_unanswerable_question_is_no_answer(loaded: Knowledge) -> None:
+    answer = await loaded.ask("What is the wifi password of the Lisbon office?", Principal.anonymous())
+    assert answer.mode == "no_answer"

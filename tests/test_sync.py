@@ -1,0 +1,119 @@
+from pathlib import Path
+
+import pytest
+
+from ingestion.connectors.base import ListingError
+from ingestion.connectors.files import FilesConnector
+from ingestion.sync import SyncEngine
+from knowledge.service import Knowledge
+
+PAGES = {
+    "expenses.md": "# Expenses\n\n## Reimbursement\n\nExpenses are reimbursed within 30 days of approval.\n",
+    "travel.md": "# Travel\n\nBook flights through the travel desk at least two weeks ahead.\n",
+    "leave.md": "# Leave\n\nParental leave is sixteen weeks, fully paid.\n",
+}
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = tmp_path / "wiki"
+    root.mkdir()
+    for name, text in PAGES.items():
+        (root / name).write_text(text, encoding="utf-8")
+    return root
+
+
+def files(folder: Path, acl: str = "public") -> FilesConnector:
+    return FilesConnector([folder], [acl])
+
+
+async def test_first_sync_adds_every_document(engine: SyncEngine, kb: Knowledge, folder: Path) -> None:
+    result = await engine.sync("wiki", files(folder))
+    assert (result.added, result.failed) == (3, 0)
+    assert await kb.index.count("wiki") == result.chunks >= 3
+
+
+async def test_unchanged_rerun_embeds_nothing(engine: SyncEngine, kb: Knowledge, folder: Path) -> None:
+    await engine.sync("wiki", files(folder))
+    before = kb.embedder.texts_embedded
+    (folder / "leave.md").touch()  # a new mtime, the same content
+    result = await engine.sync("wiki", files(folder))
+    assert (result.unchanged, result.added, result.updated) == (3, 0, 0)
+    assert kb.embedder.texts_embedded == before
+
+
+async def test_edit_reembeds_only_that_document(engine: SyncEngine, kb: Knowledge, folder: Path) -> None:
+    await engine.sync("wiki", files(folder))
+    before = kb.embedder.texts_embedded
+    (folder / "travel.md").write_text("# Travel\n\nTrains are preferred for trips under four hours.\n")
+    result = await engine.sync("wiki", files(folder))
+    assert (result.updated, result.unchanged) == (1, 2)
+    assert kb.embedder.texts_embedded - before == result.chunks == 1
+    [hit] = await kb.retriever.search("are trains preferred?", ["public"], k=1)
+    assert hit.chunk.doc_id == "travel.md" and "Trains" in hit.chunk.text
+
+
+async def test_deleted_file_leaves_the_index(engine: SyncEngine, kb: Knowledge, folder: Path) -> None:
+    await engine.sync("wiki", files(folder))
+    (folder / "leave.md").unlink()
+    result = await engine.sync("wiki", files(folder))
+    assert result.deleted == 1
+    hits = await kb.retriever.search("parental leave weeks", ["public"], k=10)
+    assert "leave.md" not in {h.chunk.doc_id for h in hits}
+
+
+async def test_access_change_is_applied_without_embedding(
+    engine: SyncEngine, kb: Knowledge, folder: Path
+) -> None:
+    await engine.sync("wiki", files(folder))
+    before = kb.embedder.texts_embedded
+    result = await engine.sync("wiki", files(folder, "group:finance"))
+    assert result.acl_updated == 3
+    assert kb.embedder.texts_embedded == before
+    assert await kb.retriever.search("expenses reimbursed", ["public"]) == []
+    assert (await kb.retriever.search("expenses reimbursed", ["group:finance"]))[
+        0
+    ].chunk.doc_id == "expenses.md"
+
+
+async def test_a_failed_listing_prunes_nothing(
+    engine: SyncEngine, kb: Knowledge, folder: Path, tmp_path: Path
+) -> None:
+    await engine.sync("wiki", files(folder))
+    count = await kb.index.count("wiki")
+    with pytest.raises(ListingError):
+        await engine.sync("wiki", files(tmp_path / "unmounted"))
+    assert await kb.index.count("wiki") == count
+
+
+async def test_resume_after_a_crash_leaves_no_duplicates(
+    engine: SyncEngine, kb: Knowledge, folder: Path
+) -> None:
+    await engine.sync("wiki", files(folder))
+    count = await kb.index.count("wiki")
+    await engine.state.delete("wiki", "travel.md")  # killed after storing chunks, before recording state
+    result = await engine.sync("wiki", files(folder))
+    assert (result.added, result.unchanged) == (1, 2)
+    assert await kb.index.count("wiki") == count
+
+
+async def test_shrinking_document_leaves_no_stale_chunks(
+    engine: SyncEngine, kb: Knowledge, folder: Path
+) -> None:
+    long = "# Long\n\n" + "\n\n".join(
+        f"## Part {i}\n\n" + f"Paragraph {i} says something. " * 40 for i in range(6)
+    )
+    (folder / "long.md").write_text(long)
+    first = await engine.sync("wiki", files(folder))
+    (folder / "long.md").write_text("# Long\n\nNow it is short.\n")
+    await engine.sync("wiki", files(folder))
+    chunks = await kb.index.document_chunks("wiki", "long.md", ["public"])
+    assert first.chunks > 4 and [c.text for c in chunks] == ["Now it is short."]
+
+
+async def test_remove_source_deletes_every_chunk(engine: SyncEngine, kb: Knowledge, folder: Path) -> None:
+    await engine.sync("wiki", files(folder))
+    await engine.sync("other", files(folder))
+    await engine.remove_source("wiki")
+    assert await kb.index.count("wiki") == 0 and await kb.index.count("other") > 0
+    assert await engine.state.documents("wiki") == {}
