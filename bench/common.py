@@ -50,14 +50,13 @@ async def median_time(action: Callable[[], Awaitable[object]], runs: int) -> flo
     return statistics.median(times)
 
 
-_MARKUP = re.compile(r"[*_`#>|\[\]()!~]+|https?://\S+")
-_SPACE = re.compile(r"\s+")
+_LINK = re.compile(r"https?://\S+")
+_WORD = re.compile(r"[^\W_]+")
 
 
-def normalise(text: str) -> str:
-    """Lower-case text without Markdown punctuation, links or repeated whitespace (for span matching)."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    return _SPACE.sub(" ", _MARKUP.sub(" ", text)).strip()
+def normalise(text: str) -> list[str]:
+    """The words of `text`, lower-cased, without Markdown, punctuation or links (for span matching)."""
+    return _WORD.findall(_LINK.sub(" ", unicodedata.normalize("NFKC", text).lower()))
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:

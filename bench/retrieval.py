@@ -79,20 +79,21 @@ def within_budget(hits: list[ScoredChunk]) -> list[ScoredChunk]:
     return kept
 
 
-def span_in(span: str, text: str) -> bool:
-    """A gold span is in a chunk verbatim after normalising, or 85% of it in one run (fuzzy match)."""
-    if not span or span in text:
+def span_in(span: list[str], text: list[str]) -> bool:
+    """A gold span (as words) is in a chunk when 80% of its words appear in it in order, in runs of at least
+    two words (or the whole span, when it is one word): markup, punctuation and table layout may differ."""
+    if not span:
         return True
-    if len(span) < 40:
-        return False
-    match = SequenceMatcher(None, text, span, autojunk=False).find_longest_match(0, len(text), 0, len(span))
-    return match.size >= 0.85 * len(span)
+    run = min(2, len(span))
+    blocks = SequenceMatcher(None, text, span, autojunk=False).get_matching_blocks()
+    return sum(b.size for b in blocks if b.size >= run) >= 0.8 * len(span)
 
 
 def score_question(q: Question, hits: list[ScoredChunk]) -> tuple[float, float]:
     """(evidence recall@5, reciprocal rank@10) of one ranking."""
     ranked = within_budget(hits)[:10]
-    texts = [(h.chunk.doc_id, normalise(h.chunk.text)) for h in ranked]
+    # what a reader (or the LLM) sees of a chunk: its heading path and its text
+    texts = [(h.chunk.doc_id, normalise(" ".join([*h.chunk.heading_path, h.chunk.text]))) for h in ranked]
     spans = [(page, normalise(s)) for page, ss in q.gold.items() for s in (ss or [""])]
     found = sum(any(doc == page and span_in(span, text) for doc, text in texts[:5]) for page, span in spans)
     rank = next(

@@ -59,6 +59,30 @@ async def retrieval(data: Path, work: Path, quick: bool, **overrides: object) ->
     return rows
 
 
+async def chunk_sweep(data: Path, work: Path, sizes: list[int]) -> list[list[str]]:
+    """Handbook single_text scores for several chunk sizes (overlap = size / 8), each on its own index."""
+    rows: list[list[str]] = []
+    questions = handbook_questions(data / "handbook")
+    for size in sizes:
+        settings = bench_settings(work / f"chunks-{size}", chunk_size=size, chunk_overlap=size // 8)
+        async with await Knowledge.open(settings) as kb:
+            result = await ingest(kb, [data / "handbook" / "pages"], "handbook", ["public"])
+            print(f"  chunk size {size}: {result.line()}", file=sys.stderr)
+            chunks = await kb.index.count("handbook")
+            for score in await evaluate(kb, questions, "handbook"):
+                rows.append(
+                    [
+                        str(size),
+                        str(size // 8),
+                        str(chunks),
+                        score.mode,
+                        f"{score.recall5:.3f}",
+                        f"{score.mrr10:.3f}",
+                    ]
+                )
+    return rows
+
+
 async def run(args: argparse.Namespace) -> str:
     """Run the chosen benchmarks; return the Markdown report."""
     only = set(args.only.split(","))
@@ -76,6 +100,14 @@ async def run(args: argparse.Namespace) -> str:
             "budget (see bench/retrieval.py), one index, three modes, as `{public}`.\n\n"
             + table(["set", "mode", "recall@5", "MRR@10", "questions"], rows)
             + f"\n\n({time.perf_counter() - started:.0f} s)\n"
+        )
+    if args.chunk_sizes:
+        sizes = [int(x) for x in args.chunk_sizes.split(",")]
+        rows = await chunk_sweep(args.data, work, sizes)
+        sections.append(
+            "## Chunk size (handbook single_text)\n\nThe same measure, one index per chunk size.\n\n"
+            + table(["size", "overlap", "chunks", "mode", "recall@5", "MRR@10"], rows)
+            + "\n"
         )
     if "index" in only:
         rows = []
@@ -155,6 +187,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DATA, help="the shared data folder")
     parser.add_argument("--work", default=".lore-bench", help="data dir of the benchmark indexes")
     parser.add_argument("--out", type=Path, default=None, help="write the report here")
+    parser.add_argument("--chunk-sizes", default="", help="also compare these chunk sizes, e.g. 128,256,512")
     args = parser.parse_args()
     report = asyncio.run(run(args))
     print(report)

@@ -68,8 +68,11 @@ class Settings(BaseSettings):
     chunk_size: int = Field(256, ge=32, le=2048, description="Target chunk size in tokens.")
     chunk_overlap: int = Field(32, ge=0, le=512, description="Tokens repeated between neighbouring chunks.")
     top_k: int = Field(6, ge=1, le=50, description="Sources given to the answer and shown by default.")
-    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense (semantic) ranking in fusion.")
+    dense_weight: float = Field(0.7, ge=0, description="Weight of the dense (semantic) ranking in fusion.")
     sparse_weight: float = Field(1.0, ge=0, description="Weight of the sparse (keyword) ranking in fusion.")
+    rrf_k: int = Field(
+        2, ge=1, le=100, description="k of reciprocal rank fusion: small = top ranks dominate."
+    )
     prefetch: int = Field(40, ge=5, le=500, description="Candidates each signal contributes before fusion.")
     max_chunks_per_doc: int = Field(3, ge=1, description="Most chunks one document may take of the top k.")
     cjk_tokenizer: Literal["jieba", "bigram"] = Field(

@@ -101,3 +101,18 @@ def test_doctor_names_the_fix_of_a_dead_service(indexed: Path) -> None:
     run = lore("doctor", cwd=indexed, LORE_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     assert run.returncode == 1
     assert "FAIL redis" in run.stdout and "fix: check LORE_REDIS_URL" in run.stdout
+
+
+def test_chat_answers_with_sources_and_says_how_to_connect(indexed: Path) -> None:
+    run = lore("chat", cwd=indexed, stdin="How many days of paid holiday do we get?\nand laptops?\n\n")
+    assert run.returncode == 0, run.stderr
+    assert "LORE_LLM_BASE_URL" in run.stdout and "SLACK_BOT_TOKEN" in run.stdout
+    assert "25 days" in run.stdout and "Sources:" in run.stdout and "holidays.md" in run.stdout
+
+
+def test_ask_reports_an_unusable_index_without_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "index").write_text("not a folder")
+    run = lore("ask", "anything", cwd=tmp_path)
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr and "lore doctor" in run.stderr

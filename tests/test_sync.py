@@ -4,6 +4,8 @@ import pytest
 
 from ingestion.connectors.base import ListingError
 from ingestion.connectors.files import FilesConnector
+from ingestion.parse_pool import ParsePool
+from ingestion.parsing import ParseError
 from ingestion.sync import SyncEngine
 from knowledge.service import Knowledge
 
@@ -117,3 +119,43 @@ async def test_remove_source_deletes_every_chunk(engine: SyncEngine, kb: Knowled
     await engine.remove_source("wiki")
     assert await kb.index.count("wiki") == 0 and await kb.index.count("other") > 0
     assert await engine.state.documents("wiki") == {}
+
+
+BAD = {
+    "empty.md": b"",
+    "junk.txt": bytes(range(256)) * 40,
+    "corrupt.pdf": b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage\x00\x9f",
+    "drawing.xyz": b"not a format Lore knows",
+}
+
+
+async def test_bad_files_get_a_reason_and_lose_nothing_else(
+    engine: SyncEngine, kb: Knowledge, folder: Path
+) -> None:
+    for name, data in BAD.items():
+        (folder / name).write_bytes(data)
+    with (folder / "huge.txt").open("wb") as handle:
+        handle.truncate(50 * 1024 * 1024)  # sparse: 50 MB on paper, instant to create
+    result = await engine.sync("wiki", files(folder))
+    reasons = {e.doc_id: e.reason for e in result.errors}
+    assert (result.added, result.failed) == (3, 5)
+    assert reasons["empty.md"].startswith("empty file")
+    assert "binary" in reasons["junk.txt"]
+    assert "pdf" in reasons["corrupt.pdf"]
+    assert "unsupported file type .xyz" in reasons["drawing.xyz"]
+    assert reasons["huge.txt"].startswith("file too large (52.4 MB > 25 MB")
+    assert {h.chunk.doc_id for h in await kb.retriever.search("parental leave", ["public"], k=10)} <= set(
+        PAGES
+    )
+
+
+async def test_parser_process_is_killed_on_timeout_and_replaced(folder: Path) -> None:
+    pool = ParsePool(workers=1, timeout=0.05)  # far below a parser process's start-up time
+    try:
+        with pytest.raises(ParseError, match="LORE_PARSE_TIMEOUT"):
+            await pool.parse(folder / "leave.md", max_bytes=10**6, size=256, overlap=32)
+        pool.timeout = 120
+        parsed = await pool.parse(folder / "leave.md", max_bytes=10**6, size=256, overlap=32)
+        assert parsed.title == "Leave" and "sixteen weeks" in parsed.drafts[0].text
+    finally:
+        await pool.close()

@@ -1,0 +1,66 @@
+"""The benchmark harness itself, on tiny inputs: its measures must be right before its figures mean much."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bench import index_speed, ingest_speed
+from bench.common import normalise
+from bench.retrieval import CHAR_BUDGET, Question, score_question, span_in, within_budget
+from knowledge.models import Chunk, ScoredChunk
+
+
+def hit(doc: str, text: str) -> ScoredChunk:
+    chunk = Chunk(
+        source_id="s",
+        doc_id=doc,
+        chunk_no=0,
+        title=doc,
+        text=text,
+        updated_at=datetime(2026, 1, 1, tzinfo=UTC),
+        acl=["public"],
+    )
+    return ScoredChunk(chunk=chunk, score=1.0)
+
+
+@pytest.mark.parametrize(
+    ("span", "text", "found"),
+    [
+        (
+            "These channels (prefixed with `ext-`) are used",
+            "these channels (prefixed with ext-) are used today",
+            True,
+        ),
+        (
+            "`#loc_4corners` | people that live in Utah",
+            "Channel Name: #loc_4corners; Description: people that live in Utah, Colorado",
+            True,
+        ),
+        ("people that live in Utah", "Utah people live that in", False),
+        ("a dual career path", "a career path that is dual", False),
+    ],
+)
+def test_span_matching_ignores_markup_not_words(span: str, text: str, found: bool) -> None:
+    assert span_in(normalise(span), normalise(text)) is found
+
+
+def test_hits_beyond_the_character_budget_do_not_count() -> None:
+    filler = [hit("other.md", "x" * (CHAR_BUDGET // 2)) for _ in range(2)]
+    gold = hit("gold.md", "the answer is here")
+    question = Question(question="?", gold={"gold.md": ["the answer is here"]})
+    assert len(within_budget([*filler, gold])) == 2
+    assert score_question(question, [*filler, gold]) == (0.0, 0.0)
+    assert score_question(question, [filler[0], gold]) == (1.0, 0.5)
+
+
+async def test_index_speed_measures_both_paths(tmp_path: Path) -> None:
+    speed = await index_speed.measure(tmp_path / "index", 300, queries=5)
+    assert speed.chunks == 300 and speed.filtered_ms > 0 and speed.unfiltered_ms > 0
+
+
+async def test_ingest_speed_reads_back_every_chunk(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("# Page\n\n" + "Lore measures itself. " * 200)
+    speed = await ingest_speed.measure([page], tmp_path / "work")
+    assert speed.documents == 1 and speed.chunks >= 2 and speed.rerun_s < speed.ingest_s
