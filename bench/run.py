@@ -131,7 +131,7 @@ async def run(args: argparse.Namespace) -> str:
             + table(
                 [
                     "chunks",
-                    "in HNSW",
+                    "indexed vectors (dense+sparse)",
                     "build s",
                     "unfiltered ms",
                     "filtered ms",
@@ -169,8 +169,8 @@ async def run(args: argparse.Namespace) -> str:
                         f"{speed.chunks / speed.ingest_s:.2f}",
                         f"{speed.chunks / speed.raw_embed_s:.2f}",
                         f"{speed.ratio:.2f}",
-                        f"{speed.rerun_s:.2f}",
-                        f"{speed.rerun_fraction:.3f}",
+                        f"{speed.rerun_s:.3f}",
+                        f"{speed.rerun_fraction:.4f}",
                     ]
                 ],
             )

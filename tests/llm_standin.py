@@ -21,14 +21,9 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.conftest import free_port
+
 MODEL = "standin-1"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def dead_url() -> str:

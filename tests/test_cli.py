@@ -1,5 +1,6 @@
 """The `lore` console script, run as a user runs it (a subprocess), on the embedded defaults."""
 
+import asyncio
 import json
 import os
 import subprocess
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
+from tests.llm_standin import LLMStandin
 
 LORE = str(Path(sys.executable).parent / "lore")
 
@@ -116,3 +118,52 @@ def test_ask_reports_an_unusable_index_without_a_traceback(tmp_path: Path) -> No
     run = lore("ask", "anything", cwd=tmp_path)
     assert run.returncode == 1
     assert "Traceback" not in run.stderr and "lore doctor" in run.stderr
+
+
+async def lore_async(*args: str, cwd: Path, **env: str) -> tuple[int, str]:
+    """`lore` in a subprocess without blocking the event loop that serves the LLM stand-in."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("LORE_", "SLACK_"))}
+    proc = await asyncio.create_subprocess_exec(
+        LORE,
+        *args,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**clean, "LORE_DATA_DIR": str(cwd / "data"), **env},
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 300)
+    return proc.returncode or 0, out.decode()
+
+
+async def test_ask_with_an_llm_streams_a_generative_cited_answer(indexed: Path) -> None:
+    reply = "Everyone gets 25 days of paid holiday [1], as the budget says [9]."
+    async with LLMStandin(replies=[reply]) as llm:
+        code, out = await lore_async(
+            "ask",
+            "How many days of paid holiday?",
+            "--json",
+            cwd=indexed,
+            LORE_LLM_BASE_URL=llm.base_url,
+            LORE_LLM_MODEL="standin-1",
+        )
+        answer = json.loads(out)
+        assert code == 0 and answer["mode"] == "generative"
+        assert answer["answer"] == "Everyone gets 25 days of paid holiday [1], as the budget says."
+        assert [c["doc_id"] for c in answer["citations"]] == ["holidays.md"]
+        code, out = await lore_async(
+            "ask",
+            "How many days of paid holiday?",
+            cwd=indexed,
+            LORE_LLM_BASE_URL=llm.base_url,
+            LORE_LLM_MODEL="standin-1",
+        )
+        assert "25 days of paid holiday [1]" in out and "[9]" not in out and "Sources:" in out
+        prompt = llm.requests[0]["messages"][-1]["content"]
+        assert "25 days of paid holiday" in prompt and "42 million" not in prompt  # finance never sent
+
+
+def test_ask_from_stdin_prints_one_answer_per_line(indexed: Path) -> None:
+    run = lore("ask", "-", cwd=indexed, stdin="How many days of paid holiday?\nWhat is the wifi password?\n")
+    answers = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [a["mode"] for a in answers] == ["extractive", "no_answer"]
+    assert answers[0]["question"] == "How many days of paid holiday?"
