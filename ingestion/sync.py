@@ -96,9 +96,10 @@ class SyncEngine:
         listed = {ref.doc_id: ref async for ref in connector.list_documents()}
         known = await self.state.documents(source_id)
         todo = [ref for ref in listed.values() if _needs_content(ref, known.get(ref.doc_id))]
+        fetching = {ref.doc_id for ref in todo}
         for ref in listed.values():
             old = known.get(ref.doc_id)
-            if old is not None and ref not in todo:
+            if old is not None and ref.doc_id not in fetching:
                 if sorted(old.acl) != sorted(ref.acl):
                     await self._update_acl(source_id, ref, old, result)
                 else:
