@@ -19,7 +19,7 @@ async def run(settings: Settings, question: str, hits: list[ScoredChunk]) -> tup
     """Stream an answer; returns the visible deltas and the final answer."""
     deltas: list[str] = []
     final: Answer | None = None
-    async with Answerer.from_settings(settings) as answerer:
+    async with Answerer(settings) as answerer:
         async for event in answerer.stream(question, hits):
             if isinstance(event, Delta):
                 deltas.append(event.text)
@@ -154,7 +154,7 @@ async def test_answerer_from_plain_settings_uses_the_configured_llm(tmp_path: Pa
 async def test_answer_sends_history_and_api_key(tmp_path: Path) -> None:
     async with LLMStandin(["Part-timers get days pro rata [3]."]) as llm:
         settings = make_settings(tmp_path, llm_base_url=llm.base_url, llm_api_key="sk-test")
-        async with Answerer.from_settings(settings) as answerer:
+        async with Answerer(settings) as answerer:
             history = [("How long is vacation?", "28 days [1].")]
             answer = await answerer.answer("And part-time?", HITS, history)
     assert answer.answer == "Part-timers get days pro rata [1]." and answer.citations[0].title == "Vacation"

@@ -70,11 +70,6 @@ class Answerer:
         # The brief's choice for sentence matching: jieba words, whatever the index uses for BM25.
         self.tokenizer = default_tokenizer("jieba")
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Answerer:
-        """An answerer with an LLM client when `LORE_LLM_BASE_URL` is set, extractive otherwise."""
-        return cls(settings)
-
     async def answer(self, question: str, hits: Sequence[ScoredChunk], history: History = ()) -> Answer:
         """The whole answer at once."""
         final: Answer | None = None
@@ -144,8 +139,6 @@ class Answerer:
         """Close the LLM client, if any."""
         if self.llm is not None:
             await self.llm.aclose()
-
-    aclose = close
 
     async def __aenter__(self) -> Answerer:
         return self
