@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import cast
 
 import numpy as np
+import numpy.typing as npt
 import qdrant_edge as qe
 from pydantic import BaseModel
 
@@ -43,6 +44,13 @@ class IndexSpeed(BaseModel):
         return self.filtered_ms / self.unfiltered_ms
 
 
+def unit_vectors(count: int, seed: int) -> npt.NDArray[np.float32]:
+    """`count` random unit vectors of dimension `DIM` (float32), the same for the same seed."""
+    vectors = np.random.default_rng(seed).standard_normal((count, DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors
+
+
 def _acl(rng: random.Random) -> list[str]:
     return ["public"] if rng.random() < 0.1 else [f"group:g{rng.randrange(GROUPS)}"]
 
@@ -55,8 +63,7 @@ def _sparse(rng: random.Random) -> SparseVector:
 async def build(path: Path, chunks: int, seed: int = 7) -> tuple[float, int]:
     """Fill an Edge index with `chunks` synthetic chunks and build HNSW; (seconds, vectors in HNSW)."""
     rng = random.Random(seed)
-    vectors = np.random.default_rng(seed).standard_normal((chunks, DIM)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = unit_vectors(chunks, seed)
     index = EdgeIndex(path, DIM)
     started = time.perf_counter()
     now = datetime.now(UTC)
@@ -109,8 +116,7 @@ async def measure(path: Path, chunks: int, queries: int = 200) -> IndexSpeed:
     """Build the index at `path` and time filtered and unfiltered hybrid queries."""
     build_s, indexed = await build(path, chunks)
     rng = random.Random(11)
-    probes = np.random.default_rng(11).standard_normal((queries, DIM)).astype(np.float32)
-    probes /= np.linalg.norm(probes, axis=1, keepdims=True)
+    probes = unit_vectors(queries, 11)
     grants = ["public", "group:g3", "group:g7"]  # about 19% of the chunks
     sparse = [_sparse(rng) for _ in range(queries)]
     shard = qe.EdgeShard.load(str(path), None)

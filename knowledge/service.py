@@ -8,6 +8,7 @@ from types import TracebackType
 
 from knowledge.access import Principal
 from knowledge.answering.answerer import Answerer, AnswerEvent
+from knowledge.answering.rewrite import standalone_question
 from knowledge.embedding.cache import CachedEmbedder
 from knowledge.embedding.factory import open_embedder
 from knowledge.index.base import Index
@@ -54,16 +55,22 @@ class Knowledge:
         """`lore search`: the best chunks as results."""
         return [to_result(hit) for hit in await self.hits(query, principal, k=k)]
 
+    async def standalone(self, question: str, history: History) -> str:
+        """A follow-up rewritten into a standalone question from the conversation so far."""
+        return await standalone_question(question, history, self.answerer.llm)
+
     async def ask(self, question: str, principal: Principal, history: History = ()) -> Answer:
-        """`lore ask`: a cited answer from what `principal` may read."""
-        return await self.answerer.answer(question, await self.hits(question, principal), history=history)
+        """`lore ask`: a cited answer from what `principal` may read (follow-ups made standalone first)."""
+        query = await self.standalone(question, history)
+        return await self.answerer.answer(query, await self.hits(query, principal), history=history)
 
     async def ask_stream(
         self, question: str, principal: Principal, history: History = ()
     ) -> AsyncIterator[AnswerEvent]:
         """The answer as it is written, then the final cited answer."""
-        hits = await self.hits(question, principal)
-        async for event in self.answerer.stream(question, hits, history=history):
+        query = await self.standalone(question, history)
+        hits = await self.hits(query, principal)
+        async for event in self.answerer.stream(query, hits, history=history):
             yield event
 
     async def close(self) -> None:

@@ -6,6 +6,7 @@ file in the working directory is read. Unset means the embedded default.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -83,6 +84,11 @@ class Settings(BaseSettings):
 
     # ingestion limits
     max_file_mb: float = Field(25.0, gt=0, description="Files larger than this are skipped with an error.")
+    sync_interval: int = Field(
+        3600,
+        ge=0,
+        description="Seconds between scheduled syncs of a source added by `lore ingest`; 0 = never.",
+    )
     parse_timeout: float = Field(120.0, gt=0, description="Seconds one document may take to parse.")
 
     # Slack
@@ -110,11 +116,57 @@ class Settings(BaseSettings):
     )
     directory_file: Path | None = Field(None, description="YAML file mapping groups to member emails.")
 
+    # the bot's conversations
+    memory_ttl: int = Field(
+        7 * 24 * 3600, ge=60, description="Seconds a thread's conversation is remembered after its last turn."
+    )
+    memory_tokens: int = Field(
+        1500, ge=100, description="Token cap of a thread's remembered turns (oldest are dropped first)."
+    )
+    rate_limit: int = Field(10, ge=0, description="Questions one person may ask per minute; 0 = no limit.")
+    identity_ttl: int = Field(
+        300,
+        ge=0,
+        description="Seconds a person's email and Slack user groups are cached (channel members are "
+        "read fresh for every question).",
+    )
+    audience_max_members: int = Field(
+        1000,
+        ge=1,
+        description="Channels with more members than this answer from public content only (the audience "
+        "rule would need every member's groups).",
+    )
+    stream_interval: float = Field(
+        0.8, gt=0, description="Least seconds between two updates of a streamed answer in Slack."
+    )
+    suggested_prompts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "How do I submit an expense?",
+            "Where is the onboarding guide?",
+            "What is our time-off policy?",
+        ],
+        description="Prompts suggested when someone opens Lore's assistant pane ('|'-separated).",
+    )
+    answer_timeout: float = Field(
+        150.0, gt=0, description="Seconds after which a question gets an honest timeout message."
+    )
+
     @field_validator("admins", mode="before")
     @classmethod
     def _split_admins(cls, value: Any) -> Any:
-        if isinstance(value, str) and not value.strip().startswith("["):
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("suggested_prompts", mode="before")
+    @classmethod
+    def _split_prompts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
+            return [part.strip() for part in value.split("|") if part.strip()]
         return value
 
     @property

@@ -14,9 +14,10 @@ from knowledge.access import AccessError
 from knowledge.answering.llm import LLMError
 from knowledge.embedding.base import EmbeddingError
 from knowledge.index.base import IndexUnavailable
+from knowledge.kv.base import StoreUnavailable
 from knowledge.settings import Settings, load_settings
 
-COMMANDS = ("ingest", "search", "ask", "chat", "sources", "doctor")
+COMMANDS = ("ingest", "search", "ask", "chat", "bot", "sources", "doctor")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="a terminal chat over the same answering pipeline")
     _principal_args(chat)
 
+    bot = sub.add_parser("bot", help="answer in Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP)")
+    bot.add_argument("--port", type=int, default=None, help="HTTP port (default LORE_HTTP_PORT)")
+
     sources = sub.add_parser("sources", help="list or remove indexed sources")
     sources.add_argument("action", choices=["list", "remove"])
     sources.add_argument("name", nargs="?", help="the source to remove")
@@ -83,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AccessError as exc:
         print(f"lore {args.command}: {exc}", file=sys.stderr)
         return 2
-    except (IndexUnavailable, EmbeddingError, LLMError, FileNotFoundError) as exc:
+    except (IndexUnavailable, EmbeddingError, LLMError, StoreUnavailable, FileNotFoundError) as exc:
         print(f"lore {args.command}: {exc}\n(`lore doctor` checks every service)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

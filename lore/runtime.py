@@ -6,6 +6,8 @@ from ingestion.parse_pool import ParsePool
 from ingestion.state import SyncState
 from ingestion.sync import SyncEngine, SyncLimits
 from knowledge.service import Knowledge
+from knowledge.settings import Settings
+from knowledge.sources import FileRegistry
 
 
 def sync_engine(kb: Knowledge, parser: ParsePool, state: SyncState) -> SyncEngine:
@@ -22,3 +24,8 @@ def sync_engine(kb: Knowledge, parser: ParsePool, state: SyncState) -> SyncEngin
 def open_state(kb: Knowledge) -> SyncState:
     """The per-document sync state under `LORE_DATA_DIR`."""
     return SyncState(kb.settings.data_dir / "sync-state.sqlite")
+
+
+def open_registry(settings: Settings) -> FileRegistry:
+    """The embedded source registry under `LORE_DATA_DIR`."""
+    return FileRegistry(settings.data_dir / "sources.json")

@@ -11,8 +11,10 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+import redis.asyncio as aioredis
 from qdrant_client import AsyncQdrantClient
 
 from ingestion.parse_pool import ParsePool
@@ -23,9 +25,15 @@ from knowledge.embedding.local import LocalEmbedder
 from knowledge.index.base import Index
 from knowledge.index.edge import EdgeIndex
 from knowledge.index.server import ServerIndex
+from knowledge.kv.base import KeyValue
+from knowledge.kv.redis import RedisStore
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
 from lore.runtime import sync_engine
+
+if TYPE_CHECKING:
+    from tests.kv_helpers import FakeClock
+    from tests.slack_standin import SlackStandin
 
 
 def free_port() -> int:
@@ -153,3 +161,60 @@ def redis_url() -> Iterator[str]:
         [binary, "--port", "{port}", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     ) as port:
         yield f"redis://127.0.0.1:{port}/0"
+
+
+# ----- the bot's fixtures: the Slack stand-in, a loaded knowledge base, both stores
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[SlackStandin]:
+    """The Slack stand-in with Ana (finance), Bob, Carl and their channels."""
+    from tests.bot_harness import workspace
+    from tests.slack_standin import SlackStandin
+
+    async with SlackStandin() as standin:
+        workspace(standin)
+        yield standin
+
+
+@pytest.fixture
+async def loaded_kb(settings: Settings, embedder: CachedEmbedder, tmp_path: Path) -> AsyncIterator[Knowledge]:
+    """The handbook (public) and the payroll page (group:finance), indexed (qdrant-client local mode)."""
+    from tests.bot_harness import load_docs
+
+    index = ServerIndex(AsyncQdrantClient(location=":memory:"), "lore", 384)
+    await index.ensure()
+    kb = Knowledge(settings, index, embedder)
+    state = SyncState(tmp_path / "state.sqlite")
+    await load_docs(sync_engine(kb, ParsePool(workers=0), state), tmp_path)
+    await state.close()
+    yield kb
+    await kb.answerer.close()
+    await index.close()
+
+
+async def flushed_redis(url: str) -> RedisStore:
+    """A RedisStore on an emptied database."""
+    raw = aioredis.Redis.from_url(url)
+    await raw.flushdb()
+    await raw.aclose()
+    return RedisStore(url)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Time for the in-process store that moves only when a test says so."""
+    from tests.kv_helpers import FakeClock
+
+    return FakeClock()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[KeyValue]:
+    """The in-process store on a fake clock, and a real Redis flushed for this test."""
+    from tests.kv_helpers import open_kv
+
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else ""
+    kv = await open_kv(request.param, clock, url)
+    yield kv
+    await kv.close()

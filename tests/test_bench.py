@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import index_speed, ingest_speed
+from bench import bot_latency, index_speed, ingest_speed
 from bench.common import normalise
 from bench.retrieval import CHAR_BUDGET, Question, score_question, span_in, within_budget
 from knowledge.models import Chunk, ScoredChunk
@@ -64,3 +64,11 @@ async def test_ingest_speed_reads_back_every_chunk(tmp_path: Path) -> None:
     page.write_text("# Page\n\n" + "Lore measures itself. " * 200)
     speed = await ingest_speed.measure([page], tmp_path / "work")
     assert speed.documents == 1 and speed.chunks >= 2 and speed.rerun_s < speed.ingest_s
+
+
+async def test_bot_latency_times_every_question_and_the_whole_burst(tmp_path: Path) -> None:
+    r = await bot_latency.measure(tmp_path, 300, runs=3, burst=5, warmup=1)
+    assert r.raw_ms > 0 and r.hits_ms > 0 and len(r.timed) == len(bot_latency.PLACES)
+    for t in r.timed:
+        assert t.ack_ms.p50 > 0 and 0 < t.first_reply_ms.p50 <= t.first_text_ms.p50 <= t.done_ms.p50
+    assert r.burst_acked == r.burst_answered == 5 and r.burst_max_ack_ms < 3000 and r.burst_last_s > 0

@@ -1,9 +1,10 @@
 import math
+from pathlib import Path
 
 import pytest
 
 from knowledge.embedding.base import EmbeddingError
-from knowledge.embedding.cache import CachedEmbedder
+from knowledge.embedding.cache import CachedEmbedder, EmbeddingCache
 from knowledge.embedding.local import LocalEmbedder
 from knowledge.embedding.remote import RemoteEmbedder
 from tests.conftest import free_port
@@ -56,6 +57,33 @@ async def test_cache_embeds_each_text_once(embedder: CachedEmbedder) -> None:
     second = await embedder.embed_passages(["beta text", "gamma text", "alpha text"])
     assert embedder.texts_embedded == 3
     assert cosine(first[0], second[2]) > 0.9999
+
+
+class CountingModel:
+    """The bundled model, counting the queries that reach it."""
+
+    def __init__(self, model: LocalEmbedder) -> None:
+        self.model, self.name, self.dim, self.queries = model, model.name, model.dim, 0
+
+    async def embed_passages(self, texts: list[str]) -> list[list[float]]:
+        return await self.model.embed_passages(texts)
+
+    async def embed_query(self, text: str) -> list[float]:
+        self.queries += 1
+        return await self.model.embed_query(text)
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_repeated_query_reaches_the_model_once(local_model: LocalEmbedder, tmp_path: Path) -> None:
+    counting = CountingModel(local_model)
+    cached = CachedEmbedder(counting, EmbeddingCache(tmp_path / "q.sqlite"))
+    first = await cached.embed_query("where is travel booked?")
+    assert await cached.embed_query("where is travel booked?") == first
+    await cached.embed_query("how many holidays?")
+    assert counting.queries == 2
+    cached.cache.close()
 
 
 async def test_remote_matches_local_over_http(

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import sqlite3
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -58,8 +59,12 @@ class EmbeddingCache:
             self._db.close()
 
 
+RECENT_QUERIES = 256
+
+
 class CachedEmbedder:
-    """Wraps an embedder: passages come from the cache when seen before; queries always go to the model.
+    """Wraps an embedder: passages come from the cache when seen before; queries from a small in-memory
+    cache of the latest ones (the bot searches one question twice: as the channel and as the asker).
 
     `texts_embedded` and `calls` count what reached the model (tests and benchmarks read them).
     """
@@ -71,6 +76,7 @@ class CachedEmbedder:
         self.dim = inner.dim
         self.texts_embedded = 0
         self.calls = 0
+        self._queries: OrderedDict[str, list[float]] = OrderedDict()
 
     async def embed_passages(self, texts: list[str]) -> list[list[float]]:
         """Vectors of passages; only texts not cached reach the model."""
@@ -87,8 +93,15 @@ class CachedEmbedder:
         return [found[k] for k in keys]
 
     async def embed_query(self, text: str) -> list[float]:
-        """Vector of a query (not cached: queries are cheap and rarely repeat exactly)."""
-        return await self.inner.embed_query(text)
+        """Vector of a query; the latest `RECENT_QUERIES` are kept in memory."""
+        if (vector := self._queries.get(text)) is not None:
+            self._queries.move_to_end(text)
+            return vector
+        vector = await self.inner.embed_query(text)
+        self._queries[text] = vector
+        if len(self._queries) > RECENT_QUERIES:
+            self._queries.popitem(last=False)
+        return vector
 
     async def close(self) -> None:
         """Close the model and the cache."""

@@ -1,7 +1,8 @@
 """One coroutine per `lore` subcommand: `(args, settings) -> exit code`."""
 
+from lore.commands.bot import bot
 from lore.commands.doctor import doctor
 from lore.commands.ingest import ingest, sources
 from lore.commands.query import ask, chat, search
 
-__all__ = ["ask", "chat", "doctor", "ingest", "search", "sources"]
+__all__ = ["ask", "bot", "chat", "doctor", "ingest", "search", "sources"]

@@ -17,7 +17,8 @@ from ingestion.sync import SyncResult
 from knowledge.access import parse_acl
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
-from lore.runtime import open_state, sync_engine
+from knowledge.sources import Source
+from lore.runtime import open_registry, open_state, sync_engine
 
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -64,6 +65,13 @@ async def ingest(args: argparse.Namespace, settings: Settings) -> int:
                     err.print(f"lore ingest: {exc}; nothing was changed", markup=False)
                     return 1
             await kb.index.optimize()
+            source = Source(
+                id=args.source,
+                location=[str(p.resolve()) for p in paths],
+                access=acl,
+                every=settings.sync_interval,
+            )
+            await open_registry(settings).put(source)
         finally:
             await state.close()
             await parser.close()
@@ -103,6 +111,7 @@ async def sources(args: argparse.Namespace, settings: Settings) -> int:
                 return 2
             engine = sync_engine(kb, ParsePool(workers=0), state)
             await engine.remove_source(args.name)
+            await open_registry(settings).remove(args.name)
             print(f"removed {args.name} and all its chunks")
             return 0
         finally:

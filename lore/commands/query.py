@@ -18,8 +18,8 @@ CHAT_BANNER = """Lore — terminal chat over {count} indexed chunks, answering a
 Answers are {mode}. Type a question; an empty line or Ctrl-D quits.
   • Connect an LLM: set LORE_LLM_BASE_URL (any OpenAI-compatible /v1 endpoint), LORE_LLM_MODEL and
     LORE_LLM_API_KEY.
-  • Connect Slack: the Slack app is being built; docs/admin-guide.md ("Connecting Slack") says what it
-    will need (SLACK_BOT_TOKEN, SLACK_APP_TOKEN)."""
+  • Connect Slack: create the app from deploy/slack-manifest.yml, set SLACK_BOT_TOKEN and SLACK_APP_TOKEN,
+    then run `lore bot` (README, "Connect to Slack")."""
 
 
 def principal_of(args: argparse.Namespace, settings: Settings) -> Principal:

@@ -1,0 +1,199 @@
+"""The slack-bolt app: which Slack events, actions and commands reach which part of Lore."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp, AsyncAssistant
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.context.say.async_say import AsyncSay
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import render
+from bot.events import Surface, mentioned, read_event
+from bot.feedback import Feedback, VoteValue
+from bot.memory import ConversationMemory, ThreadRef
+from bot.questions import Answering
+from knowledge import keys
+from knowledge.kv.base import KeyValue, StoreUnavailable
+from knowledge.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EVENT_TTL = 3600  # seconds an event id stays claimed: Slack retries within minutes
+GREETING = (
+    "Hi, I'm Lore. Ask me anything about your company's wiki and file shares: I answer with numbered "
+    "sources you can open, from what you are allowed to read."
+)
+LORE_HELP = (
+    "*Lore* answers questions from your wiki and file shares, citing its sources.\n"
+    "• Mention me in a channel (`@Lore how do I …?`): I answer in the thread from what everyone in the "
+    "channel may read, and offer a private answer when you alone may read more.\n"
+    "• Write to me in a DM or in the assistant pane: I answer from what you may read.\n"
+    "• Follow-ups in a thread where I answered need no mention.\n"
+    "Managing sources from Slack (`/lore sources`, `add`, `remove`, `sync`) is not available in this "
+    "version: an admin adds sources with `lore ingest` where Lore runs."
+)
+THANKS: dict[VoteValue, str] = {
+    "up": "Thanks! Your 👍 is recorded.",
+    "down": "Thanks, your 👎 is recorded: it helps us fix answers like this one.",
+}
+
+
+def build_app(
+    settings: Settings,
+    client: AsyncWebClient,
+    store: KeyValue,
+    answering: Answering,
+    memory: ConversationMemory,
+    feedback: Feedback,
+    *,
+    bot_user_id: str,
+    team_id: str,
+) -> AsyncApp:
+    """The bolt app with Lore's listeners. HTTP requests are verified with the signing secret."""
+    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    app = AsyncApp(
+        client=client,
+        signing_secret=secret or "unused-in-socket-mode",
+        request_verification_enabled=secret is not None,
+        process_before_response=False,  # ack at once, answer in the background
+    )
+
+    @app.middleware
+    async def once_per_event(body: dict[str, Any], next: Any) -> BoltResponse | None:
+        """A retried event (same event_id) is acknowledged and dropped, across replicas."""
+        event_id = body.get("event_id")
+        if body.get("type") == "event_callback" and event_id:
+            try:
+                if not await store.claim(keys.event(str(event_id)), EVENT_TTL):
+                    log.info("event %s already taken by this or another replica: dropped", event_id)
+                    return BoltResponse(status=200, body="")
+            except StoreUnavailable as exc:
+                log.warning("cannot check event %s for duplicates: %s", event_id, exc)
+        await next()
+        return None
+
+    async def answer(event: dict[str, Any], body: dict[str, Any], surface: Surface) -> None:
+        asked = read_event(
+            event,
+            surface=surface,
+            team=str(body.get("team_id") or team_id),
+            bot_user_id=bot_user_id,
+            event_id=body.get("event_id"),
+        )
+        if asked is not None:
+            await answering.handle(asked, client)
+
+    @app.event("app_mention")
+    async def on_mention(event: dict[str, Any], body: dict[str, Any]) -> None:
+        await answer(event, body, "mention")
+
+    @app.event("message")
+    async def on_message(event: dict[str, Any], body: dict[str, Any]) -> None:
+        if event.get("channel_type") == "im":
+            await answer(event, body, "dm")
+            return
+        thread_ts, ts = event.get("thread_ts"), event.get("ts")
+        if not thread_ts or thread_ts == ts:
+            return  # a channel message that does not mention Lore
+        others = mentioned(str(event.get("text") or ""))
+        if others:
+            return  # mentions Lore (app_mention answers it) or talks to someone else
+        team = str(body.get("team_id") or team_id)
+        thread = ThreadRef(team=team, channel=str(event.get("channel")), thread_ts=str(thread_ts))
+        try:
+            ours = await memory.knows(thread)
+        except StoreUnavailable as exc:
+            log.warning("cannot tell whether %s is Lore's thread: %s", thread_ts, exc)
+            return
+        if ours:
+            await answer(event, body, "follow_up")
+
+    assistant = AsyncAssistant()
+
+    @assistant.thread_started
+    async def on_pane_opened(say: AsyncSay, set_suggested_prompts: Any) -> None:
+        await say(GREETING)
+        if settings.suggested_prompts:
+            await set_suggested_prompts(prompts=settings.suggested_prompts[:4], title="Try asking")
+
+    @assistant.user_message
+    async def on_pane_message(
+        payload: dict[str, Any], body: dict[str, Any], set_title: Any, context: AsyncBoltContext
+    ) -> None:
+        thread = ThreadRef(
+            team=str(body.get("team_id") or team_id),
+            channel=str(payload.get("channel")),
+            thread_ts=str(payload.get("thread_ts")),
+        )
+        try:
+            if not await memory.knows(thread):
+                await set_title(render.title_of(str(payload.get("text") or "")))
+        except Exception as exc:  # a title is nice to have; the answer matters
+            log.info("no thread title: %s", exc)
+        await answer(payload, body, "assistant")
+
+    app.use(assistant)
+
+    async def vote(
+        ack: Any, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond, value: VoteValue
+    ) -> None:
+        await ack()
+        try:
+            await feedback.record(str(action.get("value")), str(body["user"]["id"]), value)
+        except StoreUnavailable as exc:
+            log.error("feedback not recorded: %s", exc)
+            await respond(
+                text="Sorry, I couldn't record your feedback just now. Please try again later.",
+                response_type="ephemeral",
+                replace_original=False,
+            )
+            return
+        await respond(text=THANKS[value], response_type="ephemeral", replace_original=False)
+
+    @app.action(render.FEEDBACK_UP)
+    async def on_up(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
+        await vote(ack, body, action, respond, "up")
+
+    @app.action(render.FEEDBACK_DOWN)
+    async def on_down(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
+        await vote(ack, body, action, respond, "down")
+
+    @app.action(render.PRIVATE_ANSWER)
+    async def on_private(
+        ack: Any, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        try:
+            text = await answering.answer_privately(str(action.get("value")), str(body["user"]["id"]), client)
+        except StoreUnavailable as exc:
+            log.error("private answer failed: %s", exc)
+            text = "Sorry, I can't reach my shared state right now: please ask me again in a DM."
+        await respond(text=text, response_type="ephemeral", replace_original=True)
+
+    @app.event("app_home_opened")
+    async def on_home(event: dict[str, Any]) -> None:
+        if event.get("tab") != "home":
+            return  # the Messages tab is a DM: nothing to draw
+        try:
+            await client.views_publish(
+                user_id=str(event["user"]), view={"type": "home", "blocks": render.home_blocks(LORE_HELP)}
+            )
+        except SlackApiError as exc:
+            log.warning("App Home not published: %s", exc.response.get("error"))
+
+    @app.command("/lore")
+    async def on_lore(ack: Any, respond: AsyncRespond) -> None:
+        await ack()
+        await respond(text=LORE_HELP, response_type="ephemeral")
+
+    @app.error
+    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+        log.error("unhandled error in a Slack listener (type=%s): %r", body.get("type"), error)
+
+    return app

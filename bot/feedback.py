@@ -1,0 +1,96 @@
+"""👍/👎 on answers: what was asked and answered is kept with each answer, and every vote is recorded."""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+from pydantic import BaseModel
+
+from knowledge import keys
+from knowledge.kv.base import KeyValue
+from knowledge.models import AnswerMode, Citation
+
+RECORD_TTL = 90 * 24 * 3600  # seconds an answer can still be rated
+LOG_ITEMS = 10_000  # votes kept in the review log
+
+VoteValue = Literal["up", "down"]
+
+
+class CitedSource(BaseModel):
+    """A citation as feedback keeps it."""
+
+    n: int
+    source: str
+    doc_id: str
+    title: str
+    url: str
+
+
+class AnswerRecord(BaseModel):
+    """One answer as it was given, so that a vote on it says what it was about."""
+
+    answer_id: str
+    team: str
+    channel: str
+    thread_ts: str
+    user: str
+    question: str
+    standalone: str
+    answer: str
+    mode: AnswerMode
+    citations: list[CitedSource]
+    at: float
+
+
+class Vote(BaseModel):
+    """One person's 👍 or 👎 on one answer, with the question, answer and citations it judged."""
+
+    answer_id: str
+    user: str
+    vote: VoteValue
+    at: float
+    question: str = ""
+    answer: str = ""
+    citations: list[CitedSource] = []
+
+
+def cited(citations: list[Citation]) -> list[CitedSource]:
+    """Citations without their snippets and scores."""
+    return [CitedSource(n=c.n, source=c.source, doc_id=c.doc_id, title=c.title, url=c.url) for c in citations]
+
+
+class Feedback:
+    """Answer records under `lore:answer:*`, votes under `lore:feedback:*` and the `lore:feedback` log."""
+
+    def __init__(self, store: KeyValue) -> None:
+        self.store = store
+
+    async def remember(self, record: AnswerRecord) -> None:
+        """Keep an answer so that it can be rated for 90 days."""
+        await self.store.set(keys.answer(record.answer_id), record.model_dump_json(), RECORD_TTL)
+
+    async def record(self, answer_id: str, user: str, vote: VoteValue) -> Vote:
+        """Record a vote (a later vote of the same person counts instead of their earlier one)."""
+        raw = await self.store.get(keys.answer(answer_id))
+        record = AnswerRecord.model_validate_json(raw) if raw else None
+        entry = Vote(
+            answer_id=answer_id,
+            user=user,
+            vote=vote,
+            at=time.time(),
+            question=record.question if record else "",
+            answer=record.answer if record else "",
+            citations=record.citations if record else [],
+        )
+        await self.store.push(keys.feedback(answer_id), entry.model_dump_json(), RECORD_TTL, 1000)
+        await self.store.push(keys.feedback_log(), entry.model_dump_json(), RECORD_TTL, LOG_ITEMS)
+        return entry
+
+    async def votes(self, answer_id: str) -> list[Vote]:
+        """The latest vote of each person on an answer."""
+        latest: dict[str, Vote] = {}
+        for item in await self.store.items(keys.feedback(answer_id)):
+            vote = Vote.model_validate_json(item)
+            latest[vote.user] = vote
+        return list(latest.values())

@@ -1,0 +1,163 @@
+"""One answer written into a Slack thread as it is produced.
+
+Slack's streaming methods (`chat.startStream`, `chat.appendStream`, `chat.stopStream`) are used where they
+are allowed; where Slack refuses them, the reply is posted and then updated at a throttled rate. Either way
+the finished message carries the Sources and the feedback buttons, and replaces what was streamed when the
+final answer differs (a fallback after a mid-stream failure).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.render import SECTION_CHARS, STREAM_CHARS, escape, markdown_safe
+
+log = logging.getLogger(__name__)
+
+Block = dict[str, Any]
+
+# A trailing fragment that could still become `<!channel>`, `<url|label>`, `@here` or `[label](url)` with
+# the next piece is held back, so that `markdown_safe` always sees such syntax whole.
+_OPEN_TAIL = re.compile(r"(?:<[^<>\n]{0,200}|@[^\s<>@]{0,12}|\[[^\]\n]{0,200}(?:\](?:\([^)\s]{0,300})?)?)$")
+
+
+class ReplyTarget(BaseModel):
+    """Where the answer goes and who asked (streaming outside a DM names its recipient)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel: str
+    thread_ts: str
+    team: str
+    user: str
+
+    @property
+    def is_dm(self) -> bool:
+        """True in a direct message (or the assistant pane, which is one)."""
+        return self.channel.startswith("D")
+
+
+class Reply:
+    """Writes one answer: `await append(text)` as it arrives, then `await finish(...)` once."""
+
+    def __init__(self, client: AsyncWebClient, target: ReplyTarget, *, interval: float) -> None:
+        self.client = client
+        self.target = target
+        self.interval = interval
+        self.ts: str | None = None
+        self.streaming: bool | None = None  # None until the first write decides
+        self.sent = ""  # the text Slack has, as we sent it
+        self._pending = ""
+        self._last = 0.0
+        self._broken = False  # a write failed mid-way: only `finish` may still fix the message
+
+    @property
+    def started(self) -> bool:
+        """True once a message exists in the thread."""
+        return self.ts is not None
+
+    async def append(self, text: str) -> None:
+        """Add visible text; it reaches Slack at most every `interval` seconds."""
+        self._pending += text
+        if not self.started or time.monotonic() - self._last >= self.interval:
+            await self._flush(final=False)
+
+    async def _flush(self, *, final: bool) -> None:
+        if self._broken:
+            return
+        ready = self._pending
+        if not final and (tail := _OPEN_TAIL.search(ready)):
+            ready = ready[: tail.start()]
+        if not ready.strip() and self.started:
+            return
+        room = STREAM_CHARS - len(self.sent)
+        piece = ready[: max(0, room)]
+        self._pending = self._pending[len(ready) :]
+        if not piece and self.started:
+            return
+        try:
+            if not self.started:
+                await self._open(piece)
+            elif self.streaming:
+                await self.client.chat_appendStream(
+                    channel=self.target.channel, ts=self.ts or "", markdown_text=markdown_safe(piece)
+                )
+                self.sent += piece
+            else:
+                shown = self.sent + piece
+                await self.client.chat_update(
+                    channel=self.target.channel, ts=self.ts or "", text=escape(shown[-SECTION_CHARS:])
+                )
+                self.sent = shown
+        except SlackApiError as exc:
+            self._broken = True
+            log.warning("updating the reply in %s failed: %s", self.target.channel, exc.response.get("error"))
+        self._last = time.monotonic()
+
+    async def _open(self, text: str) -> None:
+        t = self.target
+        if self.streaming is not False:
+            try:
+                response = await self.client.chat_startStream(
+                    channel=t.channel,
+                    thread_ts=t.thread_ts,
+                    markdown_text=markdown_safe(text),
+                    recipient_team_id=None if t.is_dm else t.team,
+                    recipient_user_id=None if t.is_dm else t.user,
+                )
+            except SlackApiError as exc:
+                log.info(
+                    "chat.startStream refused (%s): posting and updating instead", exc.response.get("error")
+                )
+                self.streaming = False
+            else:
+                self.streaming, self.ts, self.sent = True, str(response["ts"]), text
+                return
+        response = await self.client.chat_postMessage(
+            channel=t.channel,
+            thread_ts=t.thread_ts,
+            text=escape(text[:SECTION_CHARS]) or "…",
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        self.ts, self.sent = str(response["ts"]), text
+
+    async def finish(self, *, streamed_text: str, text: str, blocks: list[Block], tail: list[Block]) -> None:
+        """End the message: `tail` (Sources, buttons) after the streamed text, or the whole `blocks`
+        when what was streamed is not the final answer (or nothing was streamed)."""
+        await self._flush(final=True)
+        same = not self._broken and self.sent.strip() == streamed_text.strip() and streamed_text.strip()
+        if self.started and self.streaming and not self._broken:
+            try:
+                await self.client.chat_stopStream(
+                    channel=self.target.channel, ts=self.ts or "", blocks=tail if same else None
+                )
+            except SlackApiError as exc:
+                log.warning("chat.stopStream failed: %s", exc.response.get("error"))
+                same = False
+            if same:
+                return
+        if self.started:
+            try:
+                await self.client.chat_update(
+                    channel=self.target.channel, ts=self.ts or "", text=text, blocks=blocks
+                )
+                return
+            except SlackApiError as exc:
+                log.warning("replacing the reply failed (%s): posting it anew", exc.response.get("error"))
+        response = await self.client.chat_postMessage(
+            channel=self.target.channel,
+            thread_ts=self.target.thread_ts,
+            text=text,
+            blocks=blocks,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        self.ts = str(response["ts"])

@@ -1,0 +1,95 @@
+"""Follow-ups made standalone: "and for the next one?" becomes a question retrieval can answer.
+
+With an LLM, the model rewrites the follow-up from the conversation; without one (or when it fails or is
+slow), a deterministic rule prefixes the previous standalone question when the follow-up leans on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Sequence
+
+from knowledge.answering.citations import renumber
+from knowledge.answering.llm import ChatClient, LLMError
+from knowledge.answering.prompt import ChatMessage
+from knowledge.sparse import ENGLISH_STOPWORDS, detect_lang
+from knowledge.tokens import truncate_tokens
+
+log = logging.getLogger(__name__)
+
+History = Sequence[tuple[str, str]]
+
+REWRITE_TIMEOUT = 10.0  # seconds: past this the deterministic rule is good enough
+TURNS = 3
+TURN_TOKENS = 150
+
+_ANAPHORA_TEXT = """
+it its it's that this those these they them their theirs he she his her one ones next previous following
+same other others else last former latter also too
+"""
+ANAPHORA_EN: frozenset[str] = frozenset(_ANAPHORA_TEXT.split())
+FOLLOW_UP_OPENINGS = ("and ", "what about", "how about", "also", "but ", "same ", "then ", "or ")
+ANAPHORA_CJK = ("这", "那", "它", "他们", "她们", "呢", "还有", "下一个", "上一个", "前者", "后者", "同样")
+SHORT_CONTENT_WORDS = 2
+SHORT_CJK_CHARS = 8
+
+SYSTEM = """\
+You rewrite the last message of a conversation into one standalone question that can be understood \
+without the conversation: resolve pronouns and references such as "it", "that one" or "the next one" using \
+the earlier turns. Keep the language of the message. If it is already standalone, return it unchanged. \
+Reply with the question only, no preamble."""
+
+
+def needs_context(question: str) -> bool:
+    """True when the question leans on earlier turns (pronouns, "the next one", very short)."""
+    text = question.strip().lower()
+    if detect_lang(text) in ("zh", "ja"):
+        han = re.sub(r"[\s\W]", "", text)
+        return len(han) <= SHORT_CJK_CHARS or any(cue in text for cue in ANAPHORA_CJK)
+    words = re.findall(r"[\w']+", text)
+    content = [w for w in words if w not in ENGLISH_STOPWORDS and w not in ANAPHORA_EN]
+    return (
+        len(content) <= SHORT_CONTENT_WORDS
+        or text.startswith(FOLLOW_UP_OPENINGS)
+        or any(w in ANAPHORA_EN for w in words)
+    )
+
+
+def fallback_standalone(question: str, history: History) -> str:
+    """The deterministic rule: the previous standalone question, then the follow-up, when it needs one."""
+    if not history or not needs_context(question):
+        return question.strip()
+    previous = history[-1][0].strip()
+    return f"{previous} {question.strip()}"
+
+
+def rewrite_messages(question: str, history: History) -> list[ChatMessage]:
+    """The chat request that asks a model for the standalone question."""
+    lines = []
+    for asked, answered in list(history)[-TURNS:]:
+        plain = renumber(answered, valid=()).text.strip()
+        lines.append(f"User: {truncate_tokens(asked.strip(), TURN_TOKENS)}")
+        lines.append(f"Assistant: {truncate_tokens(plain, TURN_TOKENS)}")
+    conversation = "\n".join(lines)
+    return [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": f"Conversation:\n{conversation}\n\nLast message: {question.strip()}"},
+    ]
+
+
+async def standalone_question(question: str, history: History, llm: ChatClient | None) -> str:
+    """The follow-up as a standalone question (unchanged when there is no history)."""
+    if not history:
+        return question.strip()
+    if llm is not None:
+        try:
+            reply = await asyncio.wait_for(llm.complete(rewrite_messages(question, history)), REWRITE_TIMEOUT)
+        except (LLMError, TimeoutError) as exc:
+            log.warning("rewriting the follow-up failed, using the deterministic rule: %s", exc)
+        else:
+            rewritten = reply.strip().strip('"').strip()
+            if rewritten and len(rewritten) < 1000:
+                return rewritten
+    return fallback_standalone(question, history)

@@ -1,0 +1,55 @@
+"""Every Redis key family of Lore, named once. All keys start with `lore:`."""
+
+from __future__ import annotations
+
+PREFIX = "lore:"
+
+
+def event(event_id: str) -> str:
+    """Marks a Slack event as taken by one replica (retries carry the same event_id)."""
+    return f"{PREFIX}event:{event_id}"
+
+
+def message(team: str, channel: str, ts: str) -> str:
+    """Marks a user message as being answered (an @mention arrives as two events)."""
+    return f"{PREFIX}message:{team}:{channel}:{ts}"
+
+
+def memory(team: str, channel: str, thread_ts: str) -> str:
+    """The turns of one thread's conversation (a list of JSON turns)."""
+    return f"{PREFIX}memory:{team}:{channel}:{thread_ts}"
+
+
+def rate(team: str, user: str, window: int) -> str:
+    """Questions of one person in one rate-limit window."""
+    return f"{PREFIX}rate:{team}:{user}:{window}"
+
+
+def person(team: str, user: str) -> str:
+    """Cached identity (email, flags) of one Slack user."""
+    return f"{PREFIX}person:{team}:{user}"
+
+
+def usergroups(team: str) -> str:
+    """Cached Slack user groups of a workspace with their members."""
+    return f"{PREFIX}usergroups:{team}"
+
+
+def answer(answer_id: str) -> str:
+    """What was asked and answered, kept for feedback."""
+    return f"{PREFIX}answer:{answer_id}"
+
+
+def feedback(answer_id: str) -> str:
+    """The votes on one answer (a list of JSON votes)."""
+    return f"{PREFIX}feedback:{answer_id}"
+
+
+def feedback_log() -> str:
+    """Every vote, newest last, for review and export."""
+    return f"{PREFIX}feedback"
+
+
+def offer(offer_id: str) -> str:
+    """A pending offer to answer someone privately (the question and where it was asked)."""
+    return f"{PREFIX}offer:{offer_id}"

@@ -1,0 +1,480 @@
+"""A local Slack Web API (and Socket Mode) server for tests, over real HTTP on a free port of 127.0.0.1.
+
+    async with SlackStandin() as slack:
+        slack.add_user("U1", "ann@example.com")
+        client = AsyncWebClient(base_url=slack.api_url, token="xoxb-test")
+        await client.chat_postMessage(channel="C1", text="hi")
+        assert slack.calls_to("chat.postMessage")[0].args["text"] == "hi"
+
+`POST|GET /api/<method>` takes form, JSON or query arguments, records a `Call` and answers with the shapes
+Slack documents for the methods the bot uses (anything else: `unknown_method`). `fail()` injects errors and
+429s, `add_user`/`add_channel`/`add_usergroup` set up the workspace, `messages()` shows what the bot posted
+or streamed. `GET /socket` is the Socket Mode endpoint (tests/socket_standin.py), `/response/<name>` a
+response_url. `signed_request`, `event_body`, `command_body` and `action_body` build HTTP requests to the bot.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from tests.conftest import free_port
+from tests.slack_model import (
+    Call,
+    Channel,
+    Failure,
+    Message,
+    Result,
+    User,
+    Usergroup,
+    chunk_text,
+    error_result,
+    flag,
+)
+from tests.slack_requests import action_body, command_body, event_body, signed_request
+from tests.socket_standin import APP_ID, SocketModeStandin
+
+__all__ = [
+    "Call",
+    "Message",
+    "SlackStandin",
+    "action_body",
+    "command_body",
+    "dead_api_url",
+    "event_body",
+    "signed_request",
+]
+
+JSON_ARGS = ("blocks", "chunks", "prompts", "attachments", "view", "metadata")
+
+
+def dead_api_url() -> str:
+    """A Slack API base URL where nothing listens: connections are refused."""
+    return f"http://127.0.0.1:{free_port()}/api/"
+
+
+class SlackStandin(SocketModeStandin):
+    """The stand-in server: workspace model, recorded calls, posted and streamed messages."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bot_user_id = "UBOT"
+        self.bot_id = "BBOT"
+        self.team_id = "T1"
+        self.calls: list[Call] = []
+        self.users: dict[str, User] = {}
+        self.channels: dict[str, Channel] = {}
+        self.usergroups: dict[str, Usergroup] = {}
+        self._messages: list[Message] = []
+        self._failures: dict[str, Failure] = {}
+        self._clock = 1_700_000_000_000_000  # microseconds; every ts is 100 µs after the last
+        self._views = 0
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+        self.api_url = ""
+        self.socket_url = ""
+        self._methods: dict[str, Callable[[dict[str, Any]], Result]] = {
+            "auth.test": self._auth_test,
+            "users.info": self._users_info,
+            "usergroups.list": self._usergroups_list,
+            "conversations.members": self._conversations_members,
+            "conversations.info": self._conversations_info,
+            "conversations.open": self._conversations_open,
+            "conversations.replies": self._conversations_replies,
+            "chat.postMessage": self._post_message,
+            "chat.update": self._update,
+            "chat.postEphemeral": lambda args: {"ok": True, "message_ts": self._next_ts()},
+            "chat.delete": self._delete,
+            "chat.startStream": self._start_stream,
+            "chat.appendStream": self._append_stream,
+            "chat.stopStream": self._stop_stream,
+            "views.open": self._view,
+            "views.publish": self._view,
+            "views.update": self._view,
+            "apps.connections.open": lambda args: {"ok": True, "url": self.socket_url},
+        }
+        for method in ("setStatus", "setSuggestedPrompts", "setTitle"):
+            self._methods[f"assistant.threads.{method}"] = lambda args: {"ok": True}
+        for method in ("reactions.add", "reactions.remove"):
+            self._methods[method] = lambda args: {"ok": True}
+
+    # ----- lifecycle
+
+    async def start(self) -> str:
+        """Listen on a free port of 127.0.0.1; returns `api_url` (ending in /api/)."""
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/response/{name}", self._response_url)
+        app.router.add_get("/socket", self._socket)
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        await web.SockSite(self._runner, sock).start()
+        port = sock.getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.api_url = f"{self.base_url}/api/"
+        self.socket_url = f"ws://127.0.0.1:{port}/socket"
+        return self.api_url
+
+    async def close(self) -> None:
+        """Close Socket Mode connections and stop the server."""
+        await self._close_sockets()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> SlackStandin:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # ----- configuration and queries for tests
+
+    def add_user(
+        self,
+        user_id: str,
+        email: str | None = None,
+        *,
+        name: str | None = None,
+        team_id: str = "T1",
+        is_bot: bool = False,
+        is_restricted: bool = False,
+        deleted: bool = False,
+    ) -> User:
+        user = User(user_id, email, name, team_id, is_bot, is_restricted, deleted)
+        self.users[user_id] = user
+        return user
+
+    def add_channel(
+        self,
+        channel_id: str,
+        members: list[str],
+        *,
+        is_ext_shared: bool = False,
+        is_im: bool = False,
+        is_private: bool = False,
+        name: str | None = None,
+    ) -> Channel:
+        channel = Channel(channel_id, list(members), is_ext_shared, is_im, is_private, name)
+        self.channels[channel_id] = channel
+        return channel
+
+    def add_usergroup(self, usergroup_id: str, handle: str, users: list[str]) -> Usergroup:
+        group = Usergroup(usergroup_id, handle, list(users))
+        self.usergroups[usergroup_id] = group
+        return group
+
+    def add_message(
+        self, channel: str, text: str, *, user: str, ts: str | None = None, thread_ts: str | None = None
+    ) -> Message:
+        """A message somebody else posted (e.g. a user's question), so conversations.replies can return it."""
+        message = Message(channel, ts or self._next_ts(), text, thread_ts, user=user)
+        self._messages.append(message)
+        return message
+
+    def fail(
+        self,
+        method: str,
+        error: str = "ratelimited",
+        status: int = 429,
+        retry_after: int = 1,
+        times: int | None = 1,
+    ) -> None:
+        """The next `times` calls to `method` (None: all of them) answer `{"ok": false, "error": error}` with
+        HTTP `status`; a 429 carries `Retry-After: retry_after`."""
+        self._failures[method] = Failure(error, status, retry_after, times)
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [call for call in self.calls if call.method == method]
+
+    async def wait_for(self, method: str, count: int = 1, timeout: float = 10.0) -> list[Call]:  # noqa: ASYNC109
+        """The calls to `method` once there are at least `count`; TimeoutError after `timeout` seconds."""
+
+        def received() -> str:
+            seen = ", ".join(f"{m} x{n}" for m, n in Counter(c.method for c in self.calls).items())
+            return f"expected {count} call(s) to {method} within {timeout} s; received: {seen or 'nothing'}"
+
+        await self._until(lambda: len(self.calls_to(method)) >= count, timeout, received)
+        return self.calls_to(method)
+
+    async def wait_until(
+        self, predicate: Callable[[], bool], what: str = "the condition", seconds: float = 10.0
+    ) -> None:
+        """Wait (re-checking after every call) until `predicate()` holds; TimeoutError names `what`."""
+        await self._until(predicate, seconds, lambda: f"{what} did not happen within {seconds} s")
+
+    def messages(self, channel: str | None = None, thread_ts: str | None = None) -> list[Message]:
+        """Known messages, oldest first; with `thread_ts`, that thread's parent and replies."""
+        return sorted(
+            (
+                m
+                for m in self._messages
+                if (channel is None or m.channel == channel)
+                and (thread_ts is None or thread_ts in (m.thread_ts, m.ts))
+            ),
+            key=lambda m: float(m.ts),
+        )
+
+    def replies_in(self, channel: str, thread_ts: str) -> list[Message]:
+        """The messages in a thread except its parent."""
+        return [m for m in self.messages(channel, thread_ts) if m.ts != thread_ts]
+
+    def message(self, channel: str, ts: str) -> Message | None:
+        return next((m for m in self._messages if m.channel == channel and m.ts == ts), None)
+
+    def response_url(self, name: str = "r1") -> str:
+        """A response_url whose POSTs are recorded as calls to method "response_url"."""
+        return f"{self.base_url}/response/{name}"
+
+    # ----- HTTP
+
+    def _next_ts(self) -> str:
+        self._clock += 100
+        return f"{self._clock // 1_000_000}.{self._clock % 1_000_000:06d}"
+
+    async def _args(self, request: web.Request) -> dict[str, Any]:
+        args: dict[str, Any] = dict(request.query)
+        if request.can_read_body:
+            if request.content_type == "application/json":
+                body = await request.json()
+                args.update(body if isinstance(body, dict) else {})
+            else:
+                args.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+        for key in JSON_ARGS:
+            value = args.get(key)
+            if isinstance(value, str) and value.startswith(("[", "{")):
+                with contextlib.suppress(ValueError):
+                    args[key] = json.loads(value)
+        return args
+
+    async def _record(self, method: str, request: web.Request) -> tuple[dict[str, Any], web.Response | None]:
+        """Record the call; the injected failure response, if one is due."""
+        args = await self._args(request)
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else args.pop("token", None)
+        self.calls.append(Call(method, args, token, time.monotonic(), request.path))
+        await self._notify()
+        failure = self._failures.get(method)
+        if failure is None or failure.remaining == 0:
+            return args, None
+        if failure.remaining is not None:
+            failure.remaining -= 1
+        headers = {"Retry-After": str(failure.retry_after)} if failure.status == 429 else {}
+        return args, web.json_response(error_result(failure.error), status=failure.status, headers=headers)
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args, failure = await self._record(method, request)
+        if failure is not None:
+            return failure
+        handler = self._methods.get(method)
+        return web.json_response(
+            handler(args) if handler else {**error_result("unknown_method"), "req_method": method}
+        )
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        _, failure = await self._record("response_url", request)
+        return failure or web.json_response({"ok": True})
+
+    # ----- Web API methods
+
+    def _auth_test(self, args: dict[str, Any]) -> Result:
+        return {
+            "ok": True,
+            "url": "https://standin.slack.com/",
+            "team": "Stand-in Workspace",
+            "user": "lore",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _users_info(self, args: dict[str, Any]) -> Result:
+        user_id = str(args.get("user", ""))
+        user = self.users.get(user_id)
+        if user is None and user_id == self.bot_user_id:
+            user = User(user_id, name="lore", team_id=self.team_id, is_bot=True)
+        if user is None:
+            return error_result("user_not_found")
+        name = user.name or user.id.lower()
+        profile: Result = {"real_name": name, "display_name": name, "team": user.team_id}
+        if user.email is not None:
+            profile["email"] = user.email
+        if user.is_bot:
+            profile["bot_id"] = self.bot_id
+        return {
+            "ok": True,
+            "user": {
+                "id": user.id,
+                "team_id": user.team_id,
+                "name": name,
+                "real_name": name,
+                "deleted": user.deleted,
+                "is_bot": user.is_bot,
+                "is_app_user": False,
+                "is_admin": False,
+                "is_restricted": user.is_restricted,
+                "is_ultra_restricted": False,
+                "profile": profile,
+            },
+        }
+
+    def _usergroups_list(self, args: dict[str, Any]) -> Result:
+        groups = []
+        for g in self.usergroups.values():
+            group: Result = {"id": g.id, "team_id": self.team_id, "is_usergroup": True, "name": g.handle}
+            group |= {"handle": g.handle, "description": "", "date_delete": 0, "user_count": len(g.users)}
+            if flag(args.get("include_users")):
+                group["users"] = list(g.users)
+            groups.append(group)
+        return {"ok": True, "usergroups": groups}
+
+    def _conversations_members(self, args: dict[str, Any]) -> Result:
+        channel = self.channels.get(str(args.get("channel", "")))
+        if channel is None:
+            return error_result("channel_not_found")
+        limit = int(args.get("limit") or 100)
+        start = 0
+        if args.get("cursor"):  # like Slack's: base64 of "user:<first member of the page>"
+            first = base64.b64decode(str(args["cursor"])).decode().removeprefix("user:")
+            if first not in channel.members:
+                return error_result("invalid_cursor")
+            start = channel.members.index(first)
+        page = channel.members[start : start + limit]
+        rest = channel.members[start + limit :]
+        cursor = base64.b64encode(f"user:{rest[0]}".encode()).decode() if rest else ""
+        return {"ok": True, "members": page, "response_metadata": {"next_cursor": cursor}}
+
+    def _conversations_info(self, args: dict[str, Any]) -> Result:
+        c = self.channels.get(str(args.get("channel", "")))
+        if c is None:
+            return error_result("channel_not_found")
+        info: Result = {
+            "id": c.id,
+            "name": c.name or c.id.lower(),
+            "created": 1700000000,
+            "is_archived": False,
+        }
+        info |= {"is_channel": not c.is_im, "is_group": False, "is_im": c.is_im, "is_mpim": False}
+        info |= {"is_private": c.is_private or c.is_im, "is_ext_shared": c.is_ext_shared}
+        info |= {"is_shared": c.is_ext_shared, "is_member": self.bot_user_id in c.members}
+        info["num_members"] = len(c.members)
+        if c.is_im:
+            info["user"] = next((m for m in c.members if m != self.bot_user_id), self.bot_user_id)
+        return {"ok": True, "channel": info}
+
+    def _conversations_open(self, args: dict[str, Any]) -> Result:
+        users = args.get("users", "")
+        users = users if isinstance(users, list) else [u for u in str(users).split(",") if u]
+        if not users:
+            return error_result("users_list_not_supplied")
+        channel_id = "D" + users[0]
+        already = channel_id in self.channels
+        if not already:
+            self.add_channel(channel_id, [users[0], self.bot_user_id], is_im=True)
+        return {"ok": True, "no_op": already, "already_open": already, "channel": {"id": channel_id}}
+
+    def _conversations_replies(self, args: dict[str, Any]) -> Result:
+        channel, ts = str(args.get("channel", "")), str(args.get("ts", ""))
+        if channel not in self.channels and not self.messages(channel):
+            return error_result("channel_not_found")
+        found = [
+            m.api(self.bot_id if m.user == self.bot_user_id else None) for m in self.messages(channel, ts)
+        ]
+        return {"ok": True, "messages": found, "has_more": False, "response_metadata": {"next_cursor": ""}}
+
+    def _post_message(self, args: dict[str, Any]) -> Result:
+        if not args.get("channel"):
+            return error_result("channel_not_found")
+        if not args.get("text") and not args.get("blocks"):
+            return error_result("no_text")
+        thread_ts = args.get("thread_ts") or None
+        message = Message(str(args["channel"]), self._next_ts(), str(args.get("text") or ""), thread_ts)
+        message.blocks, message.user = args.get("blocks"), self.bot_user_id
+        self._messages.append(message)
+        return {"ok": True, "channel": message.channel, "ts": message.ts, "message": message.api(self.bot_id)}
+
+    def _update(self, args: dict[str, Any]) -> Result:
+        message = self.message(str(args.get("channel", "")), str(args.get("ts", "")))
+        if message is None:
+            return error_result("message_not_found")
+        if "text" in args:
+            message.text = str(args["text"])
+        if "blocks" in args:
+            message.blocks = args["blocks"]
+        found = {"ok": True, "channel": message.channel, "ts": message.ts, "text": message.text}
+        return found | {"message": message.api(self.bot_id)}
+
+    def _delete(self, args: dict[str, Any]) -> Result:
+        message = self.message(str(args.get("channel", "")), str(args.get("ts", "")))
+        if message is None:
+            return error_result("message_not_found")
+        self._messages.remove(message)
+        return {"ok": True, "channel": message.channel, "ts": message.ts}
+
+    def _start_stream(self, args: dict[str, Any]) -> Result:
+        channel = str(args.get("channel", ""))
+        if not channel or not args.get("thread_ts"):
+            return error_result("invalid_arguments")
+        if not channel.startswith("D") and not (
+            args.get("recipient_team_id") and args.get("recipient_user_id")
+        ):
+            return error_result(
+                "invalid_arguments"
+            )  # outside a DM Slack wants to know whom the stream is for
+        message = Message(channel, self._next_ts(), chunk_text(args), str(args["thread_ts"]), streaming=True)
+        message.user = self.bot_user_id
+        self._messages.append(message)
+        return {"ok": True, "channel": channel, "ts": message.ts}
+
+    def _streaming(self, args: dict[str, Any]) -> Message | Result:
+        message = self.message(str(args.get("channel", "")), str(args.get("ts", "")))
+        if message is None:
+            return error_result("message_not_found")
+        if not message.streaming:
+            return error_result("message_not_in_streaming_state")
+        message.text += chunk_text(args)
+        return message
+
+    def _append_stream(self, args: dict[str, Any]) -> Result:
+        message = self._streaming(args)
+        if not isinstance(message, Message):
+            return message
+        return {"ok": True, "channel": message.channel, "ts": message.ts}
+
+    def _stop_stream(self, args: dict[str, Any]) -> Result:
+        message = self._streaming(args)
+        if not isinstance(message, Message):
+            return message
+        message.streaming = False
+        if args.get("blocks"):
+            message.blocks = args["blocks"]
+        return {"ok": True, "channel": message.channel, "ts": message.ts, "message": message.api(self.bot_id)}
+
+    def _view(self, args: dict[str, Any]) -> Result:
+        view = args.get("view")
+        view = view if isinstance(view, dict) else {}
+        view_id = args.get("view_id")
+        if not view_id:
+            self._views += 1
+            view_id = f"V{self._views:07d}"
+        out = {"id": view_id, "team_id": self.team_id, "app_id": APP_ID, "bot_id": self.bot_id, **view}
+        return {"ok": True, "view": out | {"hash": f"{time.time():.6f}"}}
+
+
+# ----- requests to the bot, as Slack sends them

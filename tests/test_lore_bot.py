@@ -1,0 +1,148 @@
+"""`lore bot` as an operator runs it (a subprocess): HTTP mode against the Slack stand-in, the embedded sync
+scheduler, probes, graceful stop; and the scheduler and source registry themselves."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from ingestion.sync import SyncEngine
+from knowledge.service import Knowledge
+from knowledge.sources import FileRegistry, Source
+from tests.bot_harness import BOB, SECRET
+from tests.conftest import free_port
+from tests.slack_standin import SlackStandin, event_body, signed_request
+from tests.test_cli import lore_async
+
+LORE = str(Path(sys.executable).parent / "lore")
+
+
+async def wait_healthy(url: str, proc: asyncio.subprocess.Process, seconds: float = 120) -> None:
+    """Poll the probe until the bot serves it (it loads the model and the index first)."""
+    async with asyncio.timeout(seconds), aiohttp.ClientSession() as http:
+        while proc.returncode is None:
+            try:
+                async with http.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"lore bot exited with {proc.returncode}")
+
+
+async def test_lore_bot_answers_syncs_and_stops_cleanly(tmp_path: Path, slack: SlackStandin) -> None:
+    (tmp_path / "wiki").mkdir()
+    (tmp_path / "wiki" / "holidays.md").write_text("# Holidays\n\nEveryone gets 25 days of paid holiday.\n")
+    code, _ = await lore_async("ingest", "wiki", "--source", "wiki", "--access", "public", cwd=tmp_path)
+    assert code == 0
+    port = free_port()
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "LORE_SLACK_API_URL": slack.api_url,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        LORE,
+        "bot",
+        "--port",
+        str(port),
+        cwd=tmp_path,
+        env={**_clean_env(), "LORE_DATA_DIR": str(tmp_path / "data"), **env},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
+        ts = "1600000000.000001"
+        event = {
+            "type": "app_mention",
+            "user": BOB,
+            "text": "<@UBOT> how many days of holiday?",
+            "ts": ts,
+            "channel": "CGENERAL",
+        }
+        body = json.dumps(event_body(event, event_id="EvCli1"))
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"http://127.0.0.1:{port}/slack/events", data=body, headers=signed_request(body, SECRET)
+            ) as response,
+        ):
+            assert response.status == 200
+        await slack.wait_for("chat.stopStream", timeout=60)
+        assert "25 days" in slack.replies_in("CGENERAL", ts)[0].text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    assert "stopping" in err.decode()
+    [record] = await FileRegistry(tmp_path / "data" / "sources.json").all()  # `lore ingest` registered it
+    assert record.source.id == "wiki" and record.source.access == ["public"]
+    assert record.status.ok is True and "0 added" in record.status.summary  # the bot's scheduler synced it
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("LORE_", "SLACK_"))}
+
+
+async def test_lore_bot_without_slack_tokens_says_what_to_set(tmp_path: Path) -> None:
+    code, _ = await lore_async("bot", cwd=tmp_path)
+    proc = await asyncio.create_subprocess_exec(
+        LORE,
+        "bot",
+        cwd=tmp_path,
+        env={**_clean_env(), "LORE_DATA_DIR": str(tmp_path / "data")},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert code == 2 and proc.returncode == 2
+    assert "SLACK_APP_TOKEN" in err.decode() and "Traceback" not in err.decode()
+
+
+async def test_the_scheduler_syncs_due_sources_and_records_failures(
+    engine: SyncEngine, kb: Knowledge, tmp_path: Path
+) -> None:
+    from ingestion.scheduler import Scheduler
+
+    wiki = tmp_path / "wiki"
+    wiki.mkdir()
+    (wiki / "a.md").write_text("# A\n\nAlpha is the first letter.\n")
+    registry = FileRegistry(tmp_path / "sources.json")
+    await registry.put(Source(id="wiki", location=[str(wiki)], access=["public"], every=60))
+    await registry.put(Source(id="manual", location=[str(wiki)], access=["public"], every=0))
+    scheduler = Scheduler(engine, registry)
+    [first] = await scheduler.run_due(now=1000.0)
+    assert first.source_id == "wiki" and first.added == 1
+    (wiki / "b.md").write_text("# B\n\nBeta is the second letter.\n")
+    assert await scheduler.run_due() == []  # synced a moment ago: not due yet
+    [second] = await scheduler.run_due(now=10**12)
+    assert second.added == 1 and second.unchanged == 1
+    before = await kb.index.count("wiki")
+    for path in wiki.iterdir():
+        path.unlink()
+    wiki.rmdir()
+    assert await scheduler.run_due(now=10**13) == []
+    record = {r.source.id: r for r in await registry.all()}["wiki"]
+    assert record.status.ok is False and "listing failed" in record.status.summary
+    assert await kb.index.count("wiki") == before  # a failed listing prunes nothing
+
+
+async def test_the_registry_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "sources.json"
+    await FileRegistry(path).put(Source(id="wiki", location=["/srv/wiki"], access=["public"]))
+    await FileRegistry(path).record("wiki", True, "wiki: 1 added", [])
+    [record] = await FileRegistry(path).all()
+    assert record.status.ok and record.status.summary == "wiki: 1 added"
+    await FileRegistry(path).put(Source(id="wiki", location=["/srv/wiki2"], access=["group:eng"]))
+    [record] = await FileRegistry(path).all()
+    assert record.source.location == ["/srv/wiki2"] and record.status.ok  # changing a source keeps its status
+    await FileRegistry(path).remove("wiki")
+    assert await FileRegistry(path).all() == []
