@@ -282,6 +282,8 @@ class Answering:
 
     async def _notice(self, client: AsyncWebClient, reply: Reply, asked: Asked, text: str) -> None:
         """An honest message in the thread, replacing a partial answer if one was started."""
+        if reply.finished:  # the answer is out; what failed after it (memory, the offer) is only logged
+            return
         blocks = render.notice_blocks(text)
         try:
             if reply.started:

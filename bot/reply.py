@@ -57,6 +57,7 @@ class Reply:
         self._pending = ""
         self._last = 0.0
         self._broken = False  # a write failed mid-way: only `finish` may still fix the message
+        self.finished = False  # the final message is in the thread
 
     @property
     def started(self) -> bool:
@@ -143,12 +144,14 @@ class Reply:
                 log.warning("chat.stopStream failed: %s", exc.response.get("error"))
                 same = False
             if same:
+                self.finished = True
                 return
         if self.started:
             try:
                 await self.client.chat_update(
                     channel=self.target.channel, ts=self.ts or "", text=text, blocks=blocks
                 )
+                self.finished = True
                 return
             except SlackApiError as exc:
                 log.warning("replacing the reply failed (%s): posting it anew", exc.response.get("error"))
@@ -161,3 +164,4 @@ class Reply:
             unfurl_media=False,
         )
         self.ts = str(response["ts"])
+        self.finished = True

@@ -166,7 +166,7 @@ class Bot:
         self, user: str, channel: str, button: dict[str, Any], *, message_ts: str | None = None
     ) -> int:
         """Press a button of a message (or an ephemeral one, without `message_ts`), as Slack posts it."""
-        container = {"type": "message", "channel_id": channel}
+        container: dict[str, Any] = {"type": "message", "channel_id": channel}
         container |= {"message_ts": message_ts} if message_ts else {"is_ephemeral": True}
         payload = {
             "type": "block_actions",

@@ -11,6 +11,7 @@ from qdrant_client import AsyncQdrantClient
 
 from knowledge.embedding.cache import CachedEmbedder
 from knowledge.index.server import ServerIndex
+from knowledge.kv.base import StoreUnavailable
 from knowledge.kv.memory import MemoryStore
 from knowledge.kv.redis import RedisStore
 from knowledge.service import Knowledge
@@ -225,3 +226,20 @@ async def test_hostile_llm_output_split_across_pieces_stays_harmless(
     assert "75 euros" in reply.text and "the form" in reply.text
     for raw in ("<!channel>", "<@U999>", "](https://evil", "@here"):
         assert raw not in reply.text
+
+
+class ForgetfulStore(MemoryStore):
+    """A store whose list writes fail, as Redis does when it goes away mid-question."""
+
+    async def push(self, key: str, value: str, ttl: float, keep: int) -> None:
+        raise StoreUnavailable("Redis at standin failed (ConnectionError): check LORE_REDIS_URL")
+
+
+async def test_a_store_failure_after_the_answer_leaves_the_answer_in_place(
+    loaded_kb: Knowledge, settings: Settings, slack: SlackStandin
+) -> None:
+    async with bot_harness(loaded_kb, [ForgetfulStore()], bot_settings(settings, slack), slack) as bot:
+        ts = await bot.mention(BOB, "CGENERAL", QUESTION)
+        [reply] = await bot.answer_in("CGENERAL", ts)
+    assert "75 euros" in reply.text and "Redis" not in reply.text
+    assert slack.calls_to("chat.update") == []
