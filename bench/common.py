@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import statistics
 import time
@@ -17,7 +18,19 @@ from knowledge.service import Knowledge
 from knowledge.settings import Settings
 from lore.runtime import open_state, sync_engine
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+def shared_data() -> Path:
+    """The shared benchmark data: `LORE_SHARED_DATA`, else `../shared/data` beside the repository, else
+    `/work/shared/data` (where it lives on the team's machines, for clones made elsewhere)."""
+    beside = Path(__file__).resolve().parents[2] / "shared" / "data"
+    named = os.environ.get("LORE_SHARED_DATA")
+    for candidate in [Path(named)] if named else [beside, Path("/work/shared/data")]:
+        if candidate.is_dir():
+            return candidate
+    return beside
+
+
+DATA = shared_data()
 
 
 def bench_settings(data_dir: Path, **overrides: Any) -> Settings:

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from bench.common import shared_data
 from knowledge.sparse import SparseEncoder, Tokenizer
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cmrc2018" / "cmrc2018_dev.json"
+DATA = shared_data() / "cmrc2018" / "cmrc2018_dev.json"
 FALLBACK_DATA = Path("/work/shared/data/cmrc2018/cmrc2018_dev.json")
 
 

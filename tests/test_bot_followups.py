@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from qdrant_client import AsyncQdrantClient
 
+from bench.common import DATA
 from ingestion.connectors.files import FilesConnector
 from ingestion.parse_pool import ParsePool
 from ingestion.state import SyncState
@@ -26,7 +27,7 @@ from lore.runtime import sync_engine
 from tests.bot_harness import BOB, Bot, bot_harness, bot_settings
 from tests.slack_standin import SlackStandin
 
-HANDBOOK = Path(__file__).resolve().parents[2] / "shared" / "data" / "handbook"
+HANDBOOK = DATA / "handbook"
 Question = dict[str, object]
 
 

@@ -4,12 +4,13 @@ from pathlib import Path
 
 import pytest
 
+from bench.common import DATA
 from knowledge.answering.llm import ChatClient
 from knowledge.answering.rewrite import fallback_standalone, needs_context, standalone_question
 from tests.answer_helpers import make_settings
 from tests.llm_standin import LLMStandin
 
-ANAPHORA = Path(__file__).parents[2] / "shared/data/handbook/questions/contextual_anaphora.jsonl"
+ANAPHORA = DATA / "handbook" / "questions" / "contextual_anaphora.jsonl"
 PREVIOUS = "What is the prefix for Group Channels in Slack?"
 HISTORY = [(PREVIOUS, "Group channels start with g_ [1].")]
 REWRITTEN = "What is the prefix for Location Channels in Slack?"
