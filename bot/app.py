@@ -10,17 +10,22 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.context.say.async_say import AsyncSay
 from slack_bolt.response import BoltResponse
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import render
+from bot import admin_views, render
+from bot.admin import SourceAdmin
+from bot.admins import Admins
 from bot.events import Surface, mentioned, read_event
 from bot.feedback import Feedback, VoteValue
+from bot.home import HOME_ADD
 from bot.memory import ConversationMemory, ThreadRef
 from bot.questions import Answering
 from knowledge import keys
+from knowledge.audit import AuditLog
+from knowledge.jobs import Jobs
 from knowledge.kv.base import KeyValue, StoreUnavailable
 from knowledge.settings import Settings
+from knowledge.sources import Registry
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +33,6 @@ EVENT_TTL = 3600  # seconds an event id stays claimed: Slack retries within minu
 GREETING = (
     "Hi, I'm Lore. Ask me anything about your company's wiki and file shares: I answer with numbered "
     "sources you can open, from what you are allowed to read."
-)
-LORE_HELP = (
-    "*Lore* answers questions from your wiki and file shares, citing its sources.\n"
-    "• Mention me in a channel (`@Lore how do I …?`): I answer in the thread from what everyone in the "
-    "channel may read, and offer a private answer when you alone may read more.\n"
-    "• Write to me in a DM or in the assistant pane: I answer from what you may read.\n"
-    "• Follow-ups in a thread where I answered need no mention.\n"
-    "Managing sources from Slack (`/lore sources`, `add`, `remove`, `sync`) is not available in this "
-    "version: an admin adds sources with `lore ingest` where Lore runs."
 )
 THANKS: dict[VoteValue, str] = {
     "up": "Thanks! Your 👍 is recorded.",
@@ -54,8 +50,14 @@ def build_app(
     *,
     bot_user_id: str,
     team_id: str,
+    registry: Registry | None = None,
+    audit: AuditLog | None = None,
+    jobs: Jobs | None = None,
 ) -> AsyncApp:
-    """The bolt app with Lore's listeners. HTTP requests are verified with the signing secret."""
+    """The bolt app with Lore's listeners. HTTP requests are verified with the signing secret.
+
+    Without `registry`, `audit` and `jobs` this process does not manage sources: `/lore` says so.
+    """
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     app = AsyncApp(
         client=client,
@@ -63,6 +65,9 @@ def build_app(
         request_verification_enabled=secret is not None,
         process_before_response=False,  # ack at once, answer in the background
     )
+
+    admins = Admins(settings.admins, answering.identity, client, ttl=settings.identity_ttl)
+    admin = SourceAdmin(client, answering.identity, admins, registry, audit, jobs, team_id=team_id)
 
     @app.middleware
     async def once_per_event(body: dict[str, Any], next: Any) -> BoltResponse | None:
@@ -176,21 +181,44 @@ def build_app(
             text = "Sorry, I can't reach my shared state right now: please ask me again in a DM."
         await respond(text=text, response_type="ephemeral", replace_original=True)
 
+    @app.command("/lore")
+    async def on_lore(ack: Any, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        await admin.command(body, respond)
+
+    @app.view(admin_views.ADD_VIEW)
+    async def on_submit(ack: Any, body: dict[str, Any]) -> None:
+        await admin.submit(ack, body)
+
+    @app.action(admin_views.ADD_KIND)
+    async def on_kind(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        await admin.change_kind(body, action)
+
+    @app.action(HOME_ADD)
+    async def on_home_add(ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        await admin.home_add(body)
+
+    @app.action(admin_views.REMOVE_CONFIRM)
+    async def on_remove(
+        ack: Any, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        text = await admin.confirmed_remove(body, str(action.get("value")))
+        await respond(text=text, response_type="ephemeral", replace_original=True)
+
+    @app.action(admin_views.REMOVE_CANCEL)
+    async def on_cancel(ack: Any, action: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        text = admin_views.cancelled(str(action.get("value")))
+        await respond(text=text, response_type="ephemeral", replace_original=True)
+
     @app.event("app_home_opened")
-    async def on_home(event: dict[str, Any]) -> None:
+    async def on_home(event: dict[str, Any], body: dict[str, Any]) -> None:
         if event.get("tab") != "home":
             return  # the Messages tab is a DM: nothing to draw
-        try:
-            await client.views_publish(
-                user_id=str(event["user"]), view={"type": "home", "blocks": render.home_blocks(LORE_HELP)}
-            )
-        except SlackApiError as exc:
-            log.warning("App Home not published: %s", exc.response.get("error"))
-
-    @app.command("/lore")
-    async def on_lore(ack: Any, respond: AsyncRespond) -> None:
-        await ack()
-        await respond(text=LORE_HELP, response_type="ephemeral")
+        await admin.publish_home(str(body.get("team_id") or team_id), str(event["user"]))
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:

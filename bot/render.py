@@ -246,11 +246,3 @@ def title_of(question: str, limit: int = 80) -> str:
     """A thread title from its first question: one line, cut at a word."""
     line = " ".join(question.split())
     return line if len(line) <= limit else line[: limit - 1].rsplit(" ", 1)[0] + "…"
-
-
-def home_blocks(help_text: str) -> list[Block]:
-    """The App Home tab: what Lore is and how to ask it (Lore's own text, so not escaped)."""
-    return [
-        {"type": "header", "text": {"type": "plain_text", "text": "Lore", "emoji": True}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": help_text[:SECTION_CHARS]}},
-    ]

@@ -24,10 +24,13 @@ from bot.identity import Identity
 from bot.memory import ConversationMemory
 from bot.questions import Answering
 from knowledge.access import Directory
+from knowledge.audit import AuditLog
+from knowledge.jobs import Jobs
 from knowledge.kv.base import KeyValue
 from knowledge.kv.factory import open_store
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
+from knowledge.sources import Registry
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,9 @@ class BotRuntime:
         bot_user_id: str,
         team_id: str,
         owns: tuple[bool, bool] = (True, True),
+        registry: Registry | None = None,
+        audit: AuditLog | None = None,
+        jobs: Jobs | None = None,
     ) -> None:
         self.settings = settings
         self.kb = kb
@@ -96,15 +102,26 @@ class BotRuntime:
             self.feedback,
             bot_user_id=bot_user_id,
             team_id=team_id,
+            registry=registry,
+            audit=audit,
+            jobs=jobs,
         )
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
 
     @classmethod
     async def open(
-        cls, settings: Settings, *, kb: Knowledge | None = None, store: KeyValue | None = None
+        cls,
+        settings: Settings,
+        *,
+        kb: Knowledge | None = None,
+        store: KeyValue | None = None,
+        registry: Registry | None = None,
+        audit: AuditLog | None = None,
+        jobs: Jobs | None = None,
     ) -> BotRuntime:
-        """Check the bot token (auth.test), then open what was not given."""
+        """Check the bot token (auth.test), then open what was not given. Sources are managed from Slack
+        only with a `registry`, an `audit` log and `jobs` (they stay their owner's to close)."""
         client = slack_client(settings)
         try:
             auth = await client.auth_test()
@@ -124,6 +141,9 @@ class BotRuntime:
             bot_user_id=str(auth["user_id"]),
             team_id=str(auth.get("team_id") or ""),
             owns=owns,
+            registry=registry,
+            audit=audit,
+            jobs=jobs,
         )
 
     def web_app(self, *, events: bool = True) -> web.Application:

@@ -1,7 +1,7 @@
-"""Keeps registered sources in sync: every tick, each due source is synced and its status recorded.
+"""Keeps registered sources in sync: every tick, a sync of each due source is requested; and what every
+sync needs: the connector of a source and the status a sync leaves on it.
 
-Embedded mode runs it inside the bot process (one process owns the on-disk index). A failed listing is
-recorded against the source and prunes nothing; the next tick tries again once the source is due.
+A failed listing is recorded against the source and prunes nothing; it is tried again when next due.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from pathlib import Path
 
 from ingestion.connectors.base import Connector, ListingError
 from ingestion.connectors.files import FilesConnector
-from ingestion.sync import SyncEngine, SyncResult
-from knowledge.sources import FileRegistry, Source
+from ingestion.sync import SyncResult
+from knowledge.jobs import JobRequest, Jobs
+from knowledge.sources import Registry, Source, SourceStatus
 
 log = logging.getLogger(__name__)
 
@@ -23,43 +24,63 @@ TICK = 30.0  # seconds between looks at what is due
 
 
 def connector_for(source: Source) -> Connector:
-    """The connector of a registered source."""
-    return FilesConnector([Path(p) for p in source.location], source.access)
+    """The connector of a registered source; an unknown kind fails like a listing (nothing pruned)."""
+    if source.kind != "files":
+        raise ListingError(f"no connector for kind {source.kind!r} in this version of Lore")
+    return FilesConnector([Path(p) for p in source.location], source.access, source.overrides)
+
+
+def status_from(result: SyncResult) -> SourceStatus:
+    """The status a sync leaves on its source: counts, the summary line and the first document errors."""
+    return SourceStatus(
+        last_sync=time.time(),
+        ok=result.failed == 0,
+        summary=result.line(),
+        errors=[f"{e.doc_id}: {e.reason}" for e in result.errors],
+        added=result.added,
+        updated=result.updated,
+        unchanged=result.unchanged,
+        deleted=result.deleted,
+        failed=result.failed,
+        chunks=result.chunks,
+    )
+
+
+def listing_failed(error: ListingError) -> SourceStatus:
+    """The status of a sync whose listing failed: nothing was changed or pruned."""
+    return SourceStatus(last_sync=time.time(), ok=False, summary=f"listing failed: {error}")
 
 
 class Scheduler:
-    """Syncs due sources one at a time (the embedded index has one writer)."""
+    """Asks for a sync of every due source: through arq in production (the worker's cron), through the
+    in-process jobs in embedded mode. The jobs, not the scheduler, run syncs, so a scheduled sync and one
+    an admin asked for never overlap."""
 
-    def __init__(self, engine: SyncEngine, registry: FileRegistry) -> None:
-        self.engine = engine
+    def __init__(self, registry: Registry, jobs: Jobs) -> None:
         self.registry = registry
+        self.jobs = jobs
 
-    async def run_due(self, now: float | None = None) -> list[SyncResult]:
-        """Sync every source that is due now; returns the results of those that could be listed."""
+    async def request_due(self, now: float | None = None) -> list[str]:
+        """Request a sync of every source due at `now`; returns the ids newly queued."""
         moment = time.time() if now is None else now
-        results = []
+        queued = []
         for record in await self.registry.all():
             if not record.due(moment):
                 continue
-            source = record.source
-            try:
-                result = await self.engine.sync(source.id, connector_for(source))
-            except ListingError as exc:
-                log.error("sync of %s failed, nothing pruned: %s", source.id, exc)
-                await self.registry.record(source.id, False, f"listing failed: {exc}", [])
-                continue
-            errors = [f"{e.doc_id}: {e.reason}" for e in result.errors]
-            await self.registry.record(source.id, not result.failed, result.line(), errors)
-            log.info("synced %s", result.line())
-            results.append(result)
-        return results
+            if record.status.state == "idle":  # before requesting: the job may start (and say "running")
+                await self.registry.record(
+                    record.source.id, record.status.model_copy(update={"state": "queued"})
+                )
+            if await self.jobs.request_sync(JobRequest(source_id=record.source.id)):
+                queued.append(record.source.id)
+        return queued
 
     async def run(self, stop: asyncio.Event, tick: float = TICK) -> None:
-        """Sync due sources every `tick` seconds until `stop` is set."""
+        """Request due syncs every `tick` seconds until `stop` is set."""
         while not stop.is_set():
             try:
-                await self.run_due()
-            except Exception:  # one bad sync must not stop the schedule
-                log.exception("scheduled sync failed")
+                await self.request_due()
+            except Exception:  # a failing registry must not stop the schedule
+                log.exception("scheduling syncs failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), tick)

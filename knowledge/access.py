@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 PUBLIC = "public"
 ACCESS_HELP = (
     "write `public`, `group:NAME` (e.g. group:finance) or `user:EMAIL` "
-    "(e.g. user:ana@example.com); repeat --access for several"
+    "(e.g. user:ana@example.com); several may be given"
 )
 
 _GROUP = re.compile(r"^group:[a-z0-9][a-z0-9._\-/ ]*$")

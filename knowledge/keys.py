@@ -53,3 +53,13 @@ def feedback_log() -> str:
 def offer(offer_id: str) -> str:
     """A pending offer to answer someone privately (the question and where it was asked)."""
     return f"{PREFIX}offer:{offer_id}"
+
+
+def sources() -> str:
+    """The source registry: a hash of source id -> record JSON (the source and its last sync's status)."""
+    return f"{PREFIX}sources"
+
+
+def audit() -> str:
+    """Who changed which source, when (a list of JSON entries, newest last)."""
+    return f"{PREFIX}audit"

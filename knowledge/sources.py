@@ -1,40 +1,173 @@
 """The source registry: which sources Lore keeps in sync, how often, and how their last sync went.
 
-Embedded mode keeps it in a JSON file under `LORE_DATA_DIR` (written atomically); `lore ingest` records the
-sources it syncs, and the bot process re-syncs them when due. The Redis-backed registry of production and
-the `/lore` admin command come with the "Sources" work.
+One interface, two homes: Redis in production (one hash, shared by every bot and worker replica) and a JSON
+file under `LORE_DATA_DIR` in embedded mode (replaced atomically). A source names its credentials (an
+environment variable or a secret file); the secret itself is read only when a connector needs it, so it is
+never typed into Slack, stored in Redis or written to the registry file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
-import time
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from knowledge import keys
+from knowledge.access import parse_acl
+from knowledge.kv.base import KeyValue
+from knowledge.kv.redis import RedisStore
+from knowledge.settings import Settings
+
+log = logging.getLogger(__name__)
 
 MAX_ERRORS = 10  # recent document errors kept on a source's status
+SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+class CredentialsError(RuntimeError):
+    """A source's secret cannot be read; the message names the variable or file to set."""
+
+
+class Credentials(BaseModel):
+    """Where a source's secret is kept: an environment variable or a secret file. Never the secret itself."""
+
+    env: str | None = Field(None, description="Name of an environment variable, e.g. CONFLUENCE_TOKEN.")
+    file: str | None = Field(None, description="Absolute path of a secret file, e.g. /run/secrets/wiki.")
+
+    @field_validator("env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not ENV_NAME.match(value):
+            raise ValueError(
+                "credentials env must be the NAME of an environment variable (upper-case letters, digits "
+                "and '_', e.g. CONFLUENCE_TOKEN), never the secret itself"
+            )
+        return value
+
+    @field_validator("file")
+    @classmethod
+    def _file_path(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_absolute():
+            raise ValueError(
+                f"credentials file must be an absolute path (e.g. /run/secrets/wiki), not {value!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Credentials:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("credentials need exactly one of env (a variable name) or file (a secret file)")
+        return self
+
+    def resolve(self) -> str:
+        """The secret, read now; raises `CredentialsError` naming what to set when it is missing."""
+        if self.env is not None:
+            value = os.environ.get(self.env, "")
+            if not value:
+                raise CredentialsError(
+                    f"environment variable {self.env} is not set: set it where Lore's sync worker runs"
+                )
+            return value
+        path = Path(str(self.file))
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise CredentialsError(
+                f"cannot read secret file {path} ({exc.strerror}): create it, readable by Lore's sync worker"
+            ) from exc
+        if not value:
+            raise CredentialsError(f"secret file {path} is empty: put the secret in it")
+        return value
 
 
 class Source(BaseModel):
     """A source to keep in sync. `every` is the seconds between syncs (0 = only when asked)."""
 
-    id: str
-    kind: Literal["files"] = "files"
+    id: str = Field(description="Lower-case name, e.g. handbook; also the source of its documents.")
+    kind: str = Field("files", description="The connector kind (only 'files' today).")
     location: list[str] = Field(description="Absolute folders or files (files kind).")
-    access: list[str] = Field(description="Access strings of every document of the source.")
-    every: int = Field(3600, ge=0)
+    access: list[str] = Field(description="Access strings of every document, unless a folder overrides them.")
+    overrides: dict[str, list[str]] = Field(
+        default_factory=dict, description="Folder prefix -> access strings; the longest matching prefix wins."
+    )
+    every: int = Field(3600, ge=0, description="Seconds between scheduled syncs; 0 = only when asked.")
+    credentials: Credentials | None = Field(None, description="Where the source's secret is kept.")
+    added_by: str = Field("", description="Slack user id of who added it, or 'cli'.")
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not SOURCE_ID.match(value):
+            raise ValueError(
+                f"invalid source id {value!r}: use 1-64 lower-case letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit (e.g. handbook)"
+            )
+        return value
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a source needs a kind, e.g. files")
+        return value.strip().lower()
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("a source needs at least one location (an absolute folder or file)")
+        return value
+
+    @field_validator("access")
+    @classmethod
+    def _access(cls, value: list[str]) -> list[str]:
+        return parse_acl(value)
+
+    @field_validator("overrides")
+    @classmethod
+    def _overrides(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        clean: dict[str, list[str]] = {}
+        for folder, acl in value.items():
+            prefix = folder.strip().strip("/")
+            if not prefix or ".." in prefix.split("/"):
+                raise ValueError(f"invalid folder {folder!r}: give a folder inside the source, e.g. finance")
+            clean[prefix] = parse_acl(acl)
+        return clean
+
+    @model_validator(mode="after")
+    def _absolute(self) -> Source:
+        if self.kind == "files":
+            relative = [p for p in self.location if not Path(p).is_absolute()]
+            if relative:
+                raise ValueError(f"file locations must be absolute paths: {', '.join(relative)}")
+        return self
 
 
 class SourceStatus(BaseModel):
-    """How the last sync of a source went."""
+    """How the last sync of a source went, and whether one is queued or running now."""
 
-    last_sync: float | None = None
-    ok: bool | None = None
+    last_sync: float | None = Field(None, description="Unix time the last sync ended.")
+    ok: bool | None = Field(None, description="None until the first sync.")
     summary: str = ""
-    errors: list[str] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list, description=f"At most {MAX_ERRORS} recent errors.")
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    failed: int = 0
+    chunks: int = 0
+    state: Literal["idle", "queued", "running"] = "idle"
+
+    @field_validator("errors")
+    @classmethod
+    def _few_errors(cls, value: list[str]) -> list[str]:
+        return value[:MAX_ERRORS]
 
 
 class SourceRecord(BaseModel):
@@ -51,8 +184,32 @@ class SourceRecord(BaseModel):
         return last is None or now - last >= self.source.every
 
 
-class Registry(BaseModel):
-    """Everything the file holds."""
+class Registry(Protocol):
+    """Where sources and their status are kept: Redis in production, a JSON file in embedded mode."""
+
+    async def all(self) -> list[SourceRecord]:
+        """Every registered source, by id."""
+        ...
+
+    async def get(self, source_id: str) -> SourceRecord | None:
+        """One source and its status, or None."""
+        ...
+
+    async def put(self, source: Source) -> None:
+        """Register a source, or change it (its status is kept)."""
+        ...
+
+    async def remove(self, source_id: str) -> None:
+        """Forget a source (nothing happens for an unknown id)."""
+        ...
+
+    async def record(self, source_id: str, status: SourceStatus) -> None:
+        """Store a source's status; nothing happens for an unknown id (it may just have been removed)."""
+        ...
+
+
+class _RegistryFile(BaseModel):
+    """Everything the embedded registry file holds."""
 
     sources: dict[str, SourceRecord] = Field(default_factory=dict)
 
@@ -64,25 +221,28 @@ class FileRegistry:
         self.path = path
         self._lock = asyncio.Lock()
 
-    def _read(self) -> Registry:
+    def _read(self) -> _RegistryFile:
         if not self.path.exists():
-            return Registry()
-        return Registry.model_validate_json(self.path.read_text(encoding="utf-8"))
+            return _RegistryFile()
+        return _RegistryFile.model_validate_json(self.path.read_text(encoding="utf-8"))
 
-    def _write(self, registry: Registry) -> None:
+    def _write(self, registry: _RegistryFile) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
+        tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(registry.model_dump_json(indent=1), encoding="utf-8")
         os.replace(tmp, self.path)
 
     async def all(self) -> list[SourceRecord]:
-        """Every registered source, by id."""
         async with self._lock:
             registry = await asyncio.to_thread(self._read)
         return [registry.sources[k] for k in sorted(registry.sources)]
 
+    async def get(self, source_id: str) -> SourceRecord | None:
+        async with self._lock:
+            registry = await asyncio.to_thread(self._read)
+        return registry.sources.get(source_id)
+
     async def put(self, source: Source) -> None:
-        """Register a source, or change it (its status is kept)."""
         async with self._lock:
             registry = await asyncio.to_thread(self._read)
             old = registry.sources.get(source.id)
@@ -91,21 +251,78 @@ class FileRegistry:
             )
             await asyncio.to_thread(self._write, registry)
 
-    async def record(self, source_id: str, ok: bool, summary: str, errors: list[str]) -> None:
-        """Store the outcome of a sync."""
+    async def remove(self, source_id: str) -> None:
+        async with self._lock:
+            registry = await asyncio.to_thread(self._read)
+            if registry.sources.pop(source_id, None) is not None:
+                await asyncio.to_thread(self._write, registry)
+
+    async def record(self, source_id: str, status: SourceStatus) -> None:
         async with self._lock:
             registry = await asyncio.to_thread(self._read)
             found = registry.sources.get(source_id)
             if found is None:
                 return
-            found.status = SourceStatus(
-                last_sync=time.time(), ok=ok, summary=summary, errors=errors[:MAX_ERRORS]
-            )
+            found.status = status
             await asyncio.to_thread(self._write, registry)
 
-    async def remove(self, source_id: str) -> None:
-        """Forget a source."""
+
+class StoreRegistry:
+    """The registry of production: one hash on the shared store (field = source id, value = record JSON).
+
+    Every replica reads the same hash. Changes are read-modify-write of one field: two admins changing the
+    same source at the same instant keep the later change, which is all a registry of a few sources needs.
+    """
+
+    def __init__(self, store: KeyValue) -> None:
+        self.store = store
+        self._lock = asyncio.Lock()  # one change at a time from this process
+
+    @staticmethod
+    def _parse(source_id: str, text: str) -> SourceRecord | None:
+        try:
+            return SourceRecord.model_validate_json(text)
+        except ValidationError:
+            log.error("registry entry %r in %s is unreadable; skipped", source_id, keys.sources())
+            return None
+
+    async def _records(self) -> dict[str, SourceRecord]:
+        found = await self.store.hgetall(keys.sources())
+        parsed = {k: self._parse(k, v) for k, v in found.items()}
+        return {k: r for k, r in parsed.items() if r is not None}
+
+    async def all(self) -> list[SourceRecord]:
+        records = await self._records()
+        return [records[k] for k in sorted(records)]
+
+    async def get(self, source_id: str) -> SourceRecord | None:
+        text = (await self.store.hgetall(keys.sources())).get(source_id)
+        return None if text is None else self._parse(source_id, text)
+
+    async def put(self, source: Source) -> None:
         async with self._lock:
-            registry = await asyncio.to_thread(self._read)
-            if registry.sources.pop(source_id, None) is not None:
-                await asyncio.to_thread(self._write, registry)
+            old = await self.get(source.id)
+            record = SourceRecord(source=source, status=old.status if old else SourceStatus())
+            await self.store.hset(keys.sources(), source.id, record.model_dump_json())
+
+    async def remove(self, source_id: str) -> None:
+        async with self._lock:
+            await self.store.hdel(keys.sources(), source_id)
+
+    async def record(self, source_id: str, status: SourceStatus) -> None:
+        async with self._lock:
+            found = await self.get(source_id)
+            if found is None:
+                return
+            found.status = status
+            await self.store.hset(keys.sources(), source_id, found.model_dump_json())
+
+
+def open_registry(settings: Settings, store: KeyValue | None = None) -> Registry:
+    """Redis (`store`, or one on `LORE_REDIS_URL`) when Redis is configured, else the file under the data dir.
+
+    A store passed in stays its owner's to close; one opened here lives as long as the process.
+    """
+    if settings.redis_url:
+        return StoreRegistry(store or RedisStore(settings.redis_url))
+    return FileRegistry(settings.data_dir / "sources.json")

@@ -17,7 +17,7 @@ from knowledge.index.base import IndexUnavailable
 from knowledge.kv.base import StoreUnavailable
 from knowledge.settings import Settings, load_settings
 
-COMMANDS = ("ingest", "search", "ask", "chat", "bot", "sources", "doctor")
+COMMANDS = ("ingest", "search", "ask", "chat", "bot", "worker", "sources", "doctor")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     bot = sub.add_parser("bot", help="answer in Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP)")
     bot.add_argument("--port", type=int, default=None, help="HTTP port (default LORE_HTTP_PORT)")
 
+    worker = sub.add_parser("worker", help="run the sync jobs queued on Redis (needs LORE_REDIS_URL)")
+    worker.add_argument("--burst", action="store_true", help="run the queued jobs, then exit")
+
     sources = sub.add_parser("sources", help="list or remove indexed sources")
     sources.add_argument("action", choices=["list", "remove"])
     sources.add_argument("name", nargs="?", help="the source to remove")
@@ -85,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return asyncio.run(_dispatch(args, settings))
     except AccessError as exc:
-        print(f"lore {args.command}: {exc}", file=sys.stderr)
+        print(f"lore {args.command}: {exc} (repeat --access for several)", file=sys.stderr)
         return 2
     except (IndexUnavailable, EmbeddingError, LLMError, StoreUnavailable, FileNotFoundError) as exc:
         print(f"lore {args.command}: {exc}\n(`lore doctor` checks every service)", file=sys.stderr)

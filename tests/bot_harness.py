@@ -21,13 +21,24 @@ import aiohttp
 from bot.runtime import BotRuntime
 from ingestion.connectors.files import FilesConnector
 from ingestion.sync import SyncEngine
+from knowledge.audit import AuditLog
+from knowledge.jobs import Jobs
 from knowledge.kv.base import KeyValue
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
+from knowledge.sources import Registry
 from tests.conftest import free_port
-from tests.slack_standin import Message, SlackStandin, action_body, event_body, signed_request
+from tests.slack_standin import (
+    Message,
+    SlackStandin,
+    action_body,
+    command_body,
+    event_body,
+    signed_request,
+)
 
 SECRET = "test-signing-secret"
+FORM = "application/x-www-form-urlencoded"
 ANA, BOB, CARL = "UANA", "UBOB", "UCARL"  # Ana is in finance (a Slack user group), Bob and Carl are not
 
 PUBLIC_DOCS = {
@@ -181,6 +192,77 @@ class Bot:
         }
         return await self.post(action_body(payload), content_type="application/x-www-form-urlencoded")
 
+    async def command(self, user: str, text: str, *, channel: str = "CGENERAL") -> str:
+        """`/lore <text>` from `user`, signed; returns the name of its response_url (see `replies`)."""
+        name = f"cmd{next(self._ids)}"
+        body = command_body(
+            "/lore", text, user_id=user, channel_id=channel, response_url=self.slack.response_url(name)
+        )
+        assert await self.post(body, content_type=FORM) == 200
+        return name
+
+    async def replies(self, name: str, count: int = 1) -> list[dict[str, Any]]:
+        """What Lore posted to response_url `name`, once it has posted `count` times."""
+
+        def posted() -> list[dict[str, Any]]:
+            return [c.args for c in self.slack.calls_to("response_url") if c.path == f"/response/{name}"]
+
+        await self.slack.wait_until(lambda: len(posted()) >= count, f"{count} response(s) to {name}")
+        return posted()
+
+    async def submit_view(
+        self, user: str, view: dict[str, Any], values: dict[str, str]
+    ) -> tuple[int, dict[str, Any]]:
+        """Submit a modal as Slack does (`view_submission` with `view.state.values`), typing `values`
+        (block_id -> text; a select takes the option value) into its inputs; returns the HTTP status and
+        the JSON body of the response (`{}` when empty)."""
+        state: dict[str, dict[str, Any]] = {}
+        for block in view.get("blocks", []):
+            if block.get("type") != "input":
+                continue
+            element = block["element"]
+            text = values.get(block["block_id"], element.get("initial_value"))
+            if element["type"] == "static_select":
+                option = next((o for o in element["options"] if o["value"] == text), None)
+                chosen = option or element.get("initial_option")
+                entry = {"type": "static_select", "selected_option": chosen}
+            else:
+                entry = {"type": element["type"], "value": text or None}
+            state[block["block_id"]] = {element["action_id"]: entry}
+        submitted = {**view, "id": view.get("id", "V0000001"), "state": {"values": state}}
+        payload = {
+            "type": "view_submission",
+            "team": {"id": "T1", "domain": "standin"},
+            "user": {"id": user, "username": user.lower(), "team_id": "T1"},
+            "api_app_id": "A1",
+            "token": "verification-token",
+            "trigger_id": "1.2.4",
+            "view": submitted,
+            "response_urls": [],
+            "is_enterprise_install": False,
+        }
+        body = action_body(payload)
+        headers = signed_request(body, SECRET, content_type=FORM)
+        async with self.http.post(self.urls[0], data=body.encode(), headers=headers) as response:
+            text = await response.text()
+            return response.status, json.loads(text) if text.strip() else {}
+
+    async def click_view(self, user: str, action: dict[str, Any], view: dict[str, Any] | None = None) -> int:
+        """Press a button or pick an option in a view (a modal given as `view`, else the App Home), as
+        Slack posts it: a trigger_id and the view, no response_url."""
+        view = view or {"id": "VHOME", "type": "home", "blocks": []}
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user, "team_id": "T1"},
+            "team": {"id": "T1"},
+            "api_app_id": "A1",
+            "container": {"type": "view", "view_id": view.get("id")},
+            "view": view,
+            "trigger_id": "1.2.5",
+            "actions": [{**action, "block_id": "b", "action_ts": "1.2"}],
+        }
+        return await self.post(action_body(payload), content_type=FORM)
+
     async def settle(self) -> None:
         """Wait for every answer being written by every replica."""
         for runtime in self.runtimes:
@@ -204,13 +286,23 @@ def shown(slack: SlackStandin) -> str:
 
 @asynccontextmanager
 async def bot_harness(
-    kb: Knowledge, stores: list[KeyValue], settings: Settings, slack: SlackStandin
+    kb: Knowledge,
+    stores: list[KeyValue],
+    settings: Settings,
+    slack: SlackStandin,
+    *,
+    registry: Registry | None = None,
+    audit: AuditLog | None = None,
+    jobs: Jobs | None = None,
 ) -> AsyncIterator[Bot]:
-    """One bot replica per store (give the same Redis store twice for two replicas), serving HTTP."""
+    """One bot replica per store (give the same Redis store twice for two replicas), serving HTTP;
+    with `registry`, `audit` and `jobs` they manage sources too."""
     async with AsyncExitStack() as stack:
         runtimes, urls = [], []
         for store in stores:
-            runtime = await BotRuntime.open(settings, kb=kb, store=store)
+            runtime = await BotRuntime.open(
+                settings, kb=kb, store=store, registry=registry, audit=audit, jobs=jobs
+            )
             stack.push_async_callback(runtime.close)
             port = free_port()
             await runtime.serve_http("127.0.0.1", port)

@@ -11,7 +11,7 @@ from knowledge.kv.base import KeyValue
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
 from tests.bot_harness import ANA, BOB, Bot, bot_harness, bot_settings, shown
-from tests.slack_standin import SlackStandin, command_body
+from tests.slack_standin import SlackStandin
 
 
 @pytest.fixture
@@ -150,7 +150,7 @@ async def test_app_home_shows_how_to_ask(bot: Bot) -> None:
 
 
 async def test_the_lore_command_explains_itself(bot: Bot) -> None:
-    body = command_body("/lore", "help", user_id=BOB, response_url=bot.slack.response_url("cmd"))
-    assert await bot.post(body, content_type="application/x-www-form-urlencoded") == 200
-    [reply] = await bot.slack.wait_for("response_url")
-    assert reply.args["response_type"] == "ephemeral" and "lore ingest" in reply.args["text"]
+    for text in ("help", ""):
+        [reply] = await bot.replies(await bot.command(BOB, text))
+        assert reply["response_type"] == "ephemeral"
+        assert "Mention me" in reply["text"] and "`/lore sources`" in reply["text"]

@@ -12,9 +12,13 @@ from pathlib import Path
 
 import aiohttp
 
+from ingestion.scheduler import Scheduler
 from ingestion.sync import SyncEngine
+from ingestion.worker import WorkerContext, inline_jobs
+from knowledge.jobs_inline import InlineJobs
 from knowledge.service import Knowledge
-from knowledge.sources import FileRegistry, Source
+from knowledge.settings import Settings
+from knowledge.sources import FileRegistry, Registry, Source, SourceStatus
 from tests.bot_harness import BOB, SECRET
 from tests.conftest import free_port
 from tests.slack_standin import SlackStandin, event_body, signed_request
@@ -107,38 +111,72 @@ async def test_lore_bot_without_slack_tokens_says_what_to_set(tmp_path: Path) ->
     assert "SLACK_APP_TOKEN" in err.decode() and "Traceback" not in err.decode()
 
 
-async def test_the_scheduler_syncs_due_sources_and_records_failures(
-    engine: SyncEngine, kb: Knowledge, tmp_path: Path
-) -> None:
-    from ingestion.scheduler import Scheduler
+def embedded_jobs(engine: SyncEngine, registry: Registry, settings: Settings) -> InlineJobs:
+    """The jobs of embedded mode, as `lore bot` composes them."""
+    return inline_jobs(WorkerContext(settings=settings, engine=engine, registry=registry))
 
+
+async def test_the_scheduler_syncs_due_sources_and_records_failures(
+    engine: SyncEngine, kb: Knowledge, settings: Settings, tmp_path: Path
+) -> None:
     wiki = tmp_path / "wiki"
     wiki.mkdir()
     (wiki / "a.md").write_text("# A\n\nAlpha is the first letter.\n")
     registry = FileRegistry(tmp_path / "sources.json")
     await registry.put(Source(id="wiki", location=[str(wiki)], access=["public"], every=60))
     await registry.put(Source(id="manual", location=[str(wiki)], access=["public"], every=0))
-    scheduler = Scheduler(engine, registry)
-    [first] = await scheduler.run_due(now=1000.0)
-    assert first.source_id == "wiki" and first.added == 1
+    jobs = embedded_jobs(engine, registry, settings)
+    scheduler = Scheduler(registry, jobs)
+    assert await scheduler.request_due(now=1000.0) == ["wiki"]
+    await jobs.drain()
+    status = {r.source.id: r.status for r in await registry.all()}
+    assert status["wiki"].ok is True and status["wiki"].added == 1 and status["wiki"].chunks > 0
+    assert status["wiki"].state == "idle" and status["manual"].last_sync is None  # every=0: only when asked
     (wiki / "b.md").write_text("# B\n\nBeta is the second letter.\n")
-    assert await scheduler.run_due() == []  # synced a moment ago: not due yet
-    [second] = await scheduler.run_due(now=10**12)
-    assert second.added == 1 and second.unchanged == 1
+    assert await scheduler.request_due() == []  # synced a moment ago: not due yet
+    assert await scheduler.request_due(now=10**12) == ["wiki"]
+    await jobs.drain()
+    wiki_status = (await registry.get("wiki")).status  # type: ignore[union-attr]
+    assert wiki_status.added == 1 and wiki_status.unchanged == 1
     before = await kb.index.count("wiki")
     for path in wiki.iterdir():
         path.unlink()
     wiki.rmdir()
-    assert await scheduler.run_due(now=10**13) == []
-    record = {r.source.id: r for r in await registry.all()}["wiki"]
-    assert record.status.ok is False and "listing failed" in record.status.summary
+    assert await scheduler.request_due(now=10**13) == ["wiki"]
+    await jobs.drain()
+    record = await registry.get("wiki")
+    assert record is not None and record.status.ok is False
+    assert record.status.summary.startswith("listing failed: ") and record.status.state == "idle"
     assert await kb.index.count("wiki") == before  # a failed listing prunes nothing
+    await jobs.close()
+
+
+async def test_a_folder_override_gives_its_documents_their_own_access(
+    engine: SyncEngine, kb: Knowledge, settings: Settings, tmp_path: Path
+) -> None:
+    wiki = tmp_path / "wiki"
+    (wiki / "finance").mkdir(parents=True)
+    (wiki / "holidays.md").write_text("# Holidays\n\nEveryone gets 25 days of paid holiday.\n")
+    (wiki / "finance" / "payroll.md").write_text(
+        "# Payroll\n\nSalaries are paid on the 25th of each month.\n"
+    )
+    registry = FileRegistry(tmp_path / "sources.json")
+    overrides = {"finance": ["group:finance"]}
+    await registry.put(Source(id="wiki", location=[str(wiki)], access=["public"], overrides=overrides))
+    jobs = embedded_jobs(engine, registry, settings)
+    assert await Scheduler(registry, jobs).request_due() == ["wiki"]
+    await jobs.drain()
+    public = {h.chunk.doc_id for h in await kb.retriever.search("when are salaries paid?", ["public"], k=10)}
+    finance = await kb.retriever.search("when are salaries paid?", ["public", "group:finance"], k=10)
+    assert public == {"holidays.md"}
+    assert finance[0].chunk.doc_id == "finance/payroll.md" and finance[0].chunk.acl == ["group:finance"]
+    await jobs.close()
 
 
 async def test_the_registry_survives_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "sources.json"
     await FileRegistry(path).put(Source(id="wiki", location=["/srv/wiki"], access=["public"]))
-    await FileRegistry(path).record("wiki", True, "wiki: 1 added", [])
+    await FileRegistry(path).record("wiki", SourceStatus(last_sync=1.0, ok=True, summary="wiki: 1 added"))
     [record] = await FileRegistry(path).all()
     assert record.status.ok and record.status.summary == "wiki: 1 added"
     await FileRegistry(path).put(Source(id="wiki", location=["/srv/wiki2"], access=["group:eng"]))

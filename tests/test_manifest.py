@@ -61,6 +61,8 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "chat_appendStream": {"chat:write"},
     "chat_stopStream": {"chat:write"},
     "views_publish": set(),  # no scope: the App Home tab must be enabled (features.app_home)
+    "views_open": set(),  # modals need no scope (interactivity must be on)
+    "views_update": set(),
 }
 PREFIX_SCOPES = {"assistant_threads_": {"assistant:write"}}
 

@@ -44,6 +44,18 @@ class KeyValue(Protocol):
         """Drop all but the last `count` items of the list at `key` (0 = all)."""
         ...
 
+    async def hset(self, key: str, field: str, value: str) -> None:
+        """Set one field of the hash at `key` (hashes never expire)."""
+        ...
+
+    async def hdel(self, key: str, field: str) -> None:
+        """Remove one field of the hash at `key`."""
+        ...
+
+    async def hgetall(self, key: str) -> dict[str, str]:
+        """Every field of the hash at `key` (empty when absent)."""
+        ...
+
     async def ping(self) -> None:
         """Raise `StoreUnavailable` unless the store answers."""
         ...

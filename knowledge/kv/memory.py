@@ -74,6 +74,21 @@ class MemoryStore:
                 kept = current[-count:] if count else []
                 self._data[key] = (kept, self._data[key][1])
 
+    async def hset(self, key: str, field: str, value: str) -> None:
+        current = self._live(key)
+        fields = dict(current) if isinstance(current, dict) else {}
+        fields[field] = value
+        self._data[key] = (fields, None)
+
+    async def hdel(self, key: str, field: str) -> None:
+        current = self._live(key)
+        if isinstance(current, dict):
+            current.pop(field, None)
+
+    async def hgetall(self, key: str) -> dict[str, str]:
+        current = self._live(key)
+        return dict(current) if isinstance(current, dict) else {}
+
     async def ping(self) -> None:
         return None
 

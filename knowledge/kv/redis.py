@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -73,14 +73,26 @@ class RedisStore:
         await self._call(run)
 
     async def items(self, key: str) -> list[str]:
-        values: Any = await self._call(lambda: self._redis.lrange(key, 0, -1))
+        values: Any = await self._call(lambda: cast(Awaitable[Any], self._redis.lrange(key, 0, -1)))
         return [str(v) for v in values]
 
     async def keep_last(self, key: str, count: int) -> None:
         if count:
-            await self._call(lambda: self._redis.ltrim(key, -count, -1))
+            await self._call(lambda: cast(Awaitable[Any], self._redis.ltrim(key, -count, -1)))
         else:
             await self.delete(key)
+
+    # redis-py types hash commands as "Awaitable[T] | T" (sync and async share stubs): awaited as Any here
+
+    async def hset(self, key: str, field: str, value: str) -> None:
+        await self._call(lambda: cast(Awaitable[Any], self._redis.hset(key, field, value)))
+
+    async def hdel(self, key: str, field: str) -> None:
+        await self._call(lambda: cast(Awaitable[Any], self._redis.hdel(key, field)))
+
+    async def hgetall(self, key: str) -> dict[str, str]:
+        values: Any = await self._call(lambda: cast(Awaitable[Any], self._redis.hgetall(key)))
+        return {str(k): str(v) for k, v in values.items()}
 
     async def ping(self) -> None:
         await self._call(lambda: self._redis.ping())  # type: ignore[no-any-return]

@@ -1,7 +1,9 @@
 """`lore bot`: Lore in Slack, over Socket Mode (SLACK_APP_TOKEN) or HTTP (`/slack/events`).
 
-Without Redis (embedded mode) this one process also keeps the registered sources in sync, since it owns
-the on-disk index."""
+Sources are managed from Slack (`/lore`) with the registry, audit log and jobs composed here: on Redis and
+arq when `LORE_REDIS_URL` is set (a separate `lore worker` runs the jobs); otherwise in files under
+`LORE_DATA_DIR` with the jobs and the sync schedule run inside this process, which owns the on-disk index.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +16,15 @@ from contextlib import AsyncExitStack
 from bot.runtime import BotRuntime, SlackSetupError
 from ingestion.parse_pool import ParsePool
 from ingestion.scheduler import Scheduler
+from ingestion.worker import WorkerContext, inline_jobs
+from knowledge.audit import open_audit
+from knowledge.jobs import Jobs
+from knowledge.jobs_arq import ArqJobs
+from knowledge.kv.factory import open_store
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
-from lore.runtime import open_registry, open_state, sync_engine
+from knowledge.sources import Registry, open_registry
+from lore.runtime import open_state, sync_engine
 
 
 async def bot(args: argparse.Namespace, settings: Settings) -> int:
@@ -36,8 +44,14 @@ async def bot(args: argparse.Namespace, settings: Settings) -> int:
     async with AsyncExitStack() as stack:
         kb = await Knowledge.open(settings)
         stack.push_async_callback(kb.close)
+        store = open_store(settings)
+        stack.push_async_callback(store.close)
+        registry = open_registry(settings, store)
+        jobs = await _jobs(stack, kb, registry, settings, stop)
         try:
-            runtime = await BotRuntime.open(settings, kb=kb)
+            runtime = await BotRuntime.open(
+                settings, kb=kb, store=store, registry=registry, audit=open_audit(settings, store), jobs=jobs
+            )
         except SlackSetupError as exc:
             print(f"lore bot: {exc}", file=sys.stderr)
             return 2
@@ -50,8 +64,7 @@ async def bot(args: argparse.Namespace, settings: Settings) -> int:
             await runtime.serve_http(port=args.port)
             how = f"over HTTP on :{args.port or settings.http_port} (POST /slack/events)"
         if settings.redis_url is None:
-            await _schedule_syncs(stack, kb, settings, stop)
-            how += "; syncing registered sources in this process"
+            how += "; syncing sources in this process"
         stack.callback(stop.set)  # leaving early (an error) stops the scheduler first
         print(f"Lore is answering in Slack {how}. Ctrl-C stops it.", file=sys.stderr, flush=True)
         await stop.wait()
@@ -59,14 +72,22 @@ async def bot(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _schedule_syncs(
-    stack: AsyncExitStack, kb: Knowledge, settings: Settings, stop: asyncio.Event
-) -> None:
-    """Embedded mode: run the sync scheduler beside the bot until `stop`."""
+async def _jobs(
+    stack: AsyncExitStack, kb: Knowledge, registry: Registry, settings: Settings, stop: asyncio.Event
+) -> Jobs:
+    """arq on Redis (a `lore worker` runs them); else the jobs and the schedule inside this process."""
+    if settings.redis_url:
+        arq_jobs = await ArqJobs.open(settings.redis_url)
+        stack.push_async_callback(arq_jobs.close)
+        return arq_jobs
     parser = ParsePool(workers=1, timeout=settings.parse_timeout)
     stack.push_async_callback(parser.close)
     state = open_state(kb)
     stack.push_async_callback(state.close)
-    scheduler = Scheduler(sync_engine(kb, parser, state), open_registry(settings))
-    task = asyncio.get_running_loop().create_task(scheduler.run(stop))
-    stack.push_async_callback(lambda: asyncio.wait_for(task, settings.parse_timeout + 30))
+    jobs = inline_jobs(
+        WorkerContext(settings=settings, engine=sync_engine(kb, parser, state), registry=registry)
+    )
+    stack.push_async_callback(jobs.close)
+    task = asyncio.get_running_loop().create_task(Scheduler(registry, jobs).run(stop))
+    stack.push_async_callback(lambda: asyncio.wait_for(task, 10))
+    return jobs

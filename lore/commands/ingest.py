@@ -18,7 +18,7 @@ from knowledge.access import parse_acl
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
 from knowledge.sources import Source
-from lore.runtime import open_registry, open_state, sync_engine
+from lore.runtime import open_state, registry_of, sync_engine
 
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -70,8 +70,10 @@ async def ingest(args: argparse.Namespace, settings: Settings) -> int:
                 location=[str(p.resolve()) for p in paths],
                 access=acl,
                 every=settings.sync_interval,
+                added_by="cli",
             )
-            await open_registry(settings).put(source)
+            async with registry_of(settings) as registry:
+                await registry.put(source)
         finally:
             await state.close()
             await parser.close()
@@ -111,7 +113,8 @@ async def sources(args: argparse.Namespace, settings: Settings) -> int:
                 return 2
             engine = sync_engine(kb, ParsePool(workers=0), state)
             await engine.remove_source(args.name)
-            await open_registry(settings).remove(args.name)
+            async with registry_of(settings) as registry:
+                await registry.remove(args.name)
             print(f"removed {args.name} and all its chunks")
             return 0
         finally:

@@ -1,0 +1,392 @@
+"""Managing sources from Slack: the `/lore` command, the add-source modal, removal's confirmation and the
+App Home. Anyone may ask for help, the sources they may read and the queue's health; only admins
+(LORE_ADMINS) change anything, and every change is audited."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import admin_views as views
+from bot.admin_views import KIND_BLOCK, usage
+from bot.admins import Admins
+from bot.home import NOT_CONFIGURED, home_view
+from bot.identity import Identity
+from bot.mrkdwn import escape
+from bot.source_form import (
+    ACCESS,
+    CREDENTIALS,
+    EVERY,
+    ID,
+    KINDS,
+    LOCATION,
+    OVERRIDES,
+    FormError,
+    fields_from_line,
+    kind_error,
+    split_args,
+)
+from bot.source_form import source_from_fields as parse_source
+from knowledge.audit import AuditEntry, AuditLog
+from knowledge.jobs import JobRequest, Jobs
+from knowledge.kv.base import StoreUnavailable
+from knowledge.sources import SOURCE_ID, Registry, Source, SourceRecord
+
+log = logging.getLogger(__name__)
+
+NOT_CONFIGURED_TEXT = (
+    f"{NOT_CONFIGURED} `lore bot` manages sources when it runs with a source registry, an audit log "
+    "and a job queue."
+)
+ADMIN_ONLY = {  # subcommand -> what only admins may do
+    "add": "add sources",
+    "remove": "remove sources",
+    "sync": "sync sources",
+    "audit": "see the audit log",
+}
+ONE_LINE_NAMES = {  # how the one-line `/lore add` names each field of the form
+    ID: "the source id",
+    LOCATION: "the folders",
+    ACCESS: "`access=`",
+    OVERRIDES: "`override=`",
+    EVERY: "`every=`",
+    CREDENTIALS: "`credentials=`",
+}
+UNAVAILABLE = (
+    "I can't reach Lore's shared state (Redis) right now: try again in a minute. `/lore sources` shows "
+    "what was done."
+)
+FAILED = (
+    "Sorry, that failed on my side (reference {ref}). Try again in a minute; if it keeps failing, tell "
+    "whoever runs Lore and quote the reference."
+)
+
+
+class SourceAdmin:
+    """What `/lore`, the modal, the buttons and the App Home do; `registry`, `audit` and `jobs` are None
+    in a process that does not manage sources (every source command then says so)."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        identity: Identity,
+        admins: Admins,
+        registry: Registry | None,
+        audit: AuditLog | None,
+        jobs: Jobs | None,
+        *,
+        team_id: str = "",
+    ) -> None:
+        self.team_id = team_id
+        self.client = client
+        self.identity = identity
+        self.admins = admins
+        self.registry = registry
+        self.audit = audit
+        self.jobs = jobs
+
+    @property
+    def configured(self) -> bool:
+        return self.registry is not None and self.audit is not None and self.jobs is not None
+
+    # ----- /lore
+
+    async def command(self, body: dict[str, Any], respond: AsyncRespond) -> None:
+        """Answer one `/lore …` (already acknowledged), ephemerally. Never raises."""
+        user, team = str(body.get("user_id")), str(body.get("team_id"))
+        try:
+            reply = await self._command(team, user, str(body.get("text") or ""), body)
+        except StoreUnavailable as exc:
+            log.error("/lore %r by %s: shared state unavailable: %s", body.get("text"), user, exc)
+            reply = UNAVAILABLE
+        except Exception:
+            ref = uuid.uuid4().hex[:8]
+            log.exception("/lore %r by %s failed (ref=%s)", body.get("text"), user, ref)
+            reply = FAILED.format(ref=ref)
+        if reply is None:
+            return
+        text, blocks = reply if isinstance(reply, tuple) else (reply, None)
+        await respond(text=text, blocks=blocks, response_type="ephemeral")
+
+    async def _command(
+        self, team: str, user: str, text: str, body: dict[str, Any]
+    ) -> str | tuple[str, list[views.Block]] | None:
+        try:
+            words = split_args(text)
+        except ValueError:
+            return f"I couldn't read that: a quote is not closed.\n{views.COMMANDS}"
+        sub, args = (words[0].lower(), words[1:]) if words else ("help", [])
+        if sub not in views.USAGE:
+            return f"Unknown command `{escape(sub)}`: `/lore help` explains the commands.\n{views.COMMANDS}"
+        if sub == "help":
+            return views.HELP
+        if not self.configured:
+            return NOT_CONFIGURED_TEXT
+        if sub in ("sources", "status") and args:
+            return f"`/lore {sub}` takes no arguments.\n{usage(sub)}"
+        if sub == "sources":
+            return await self._sources(team, user)
+        if sub == "status":
+            return await self._status(team, user)
+        if not await self.admins.check(team, user):
+            log.info("/lore %s refused to %s (not an admin)", sub, user)
+            return self.admins.refusal(ADMIN_ONLY[sub])
+        if sub == "audit":
+            return _checked(args, 0, "audit") or await self._audit_text()
+        if sub == "add":
+            return await self._add_command(args, user, body)
+        if problem := _checked(args, 1, sub):
+            return problem
+        record = await self._existing(args[0])
+        if isinstance(record, str):
+            return f"{record}\n{usage(sub)}"
+        if sub == "sync":
+            return await self.sync(record.source.id, user)
+        return f"Remove *{record.source.id}*?", views.remove_blocks(record)
+
+    async def _sources(self, team: str, user: str) -> str:
+        assert self.registry is not None
+        admin = await self.admins.check(team, user)
+        records = await self.registry.all()
+        if not admin:
+            records = views.visible(records, await self.identity.principal(team, user))
+        return views.sources_text(records, time.time(), admin=admin)
+
+    async def _status(self, team: str, user: str) -> str:
+        assert self.registry is not None and self.jobs is not None
+        records = await self.registry.all()
+        if not await self.admins.check(team, user):
+            records = views.visible(records, await self.identity.principal(team, user))
+        return views.status_text(await self.jobs.status(), records, time.time())
+
+    async def _audit_text(self) -> str:
+        assert self.audit is not None
+        return views.audit_text(await self.audit.latest(20))
+
+    async def _existing(self, source_id: str) -> SourceRecord | str:
+        """The source named `source_id`, or what is wrong with the name."""
+        assert self.registry is not None
+        if not SOURCE_ID.match(source_id):
+            return f"Invalid source id {escape(source_id)!r}: source ids are lower-case, e.g. handbook."
+        record = await self.registry.get(source_id)
+        if record is None:
+            return f"There is no source named *{source_id}*: `/lore sources` lists them."
+        return record
+
+    async def _add_command(self, args: list[str], user: str, body: dict[str, Any]) -> str | None:
+        if len(args) <= 1:
+            kind = args[0].lower() if args else "files"
+            if kind not in KINDS:
+                return f"{_sentence(kind_error(kind))}\n{usage('add')}"
+            metadata = {"origin": "command"}
+            try:
+                await self.client.views_open(
+                    trigger_id=str(body.get("trigger_id")), view=views.add_modal(kind, metadata)
+                )
+            except SlackApiError as exc:
+                log.warning("add form not opened: %s", exc.response.get("error"))
+                return f"I couldn't open the form: run `/lore add` again, or add in one line.\n{usage('add')}"
+            return None
+        try:
+            kind, values = fields_from_line(args)
+            source = parse_source(kind, values, added_by=user)
+        except FormError as exc:
+            lines = [f"• {ONE_LINE_NAMES.get(k, k)}: {m}" for k, m in exc.errors.items()]
+            return "\n".join(lines) + f"\n{usage('add')}"
+        except ValueError as exc:
+            return f"{_sentence(str(exc))}\n{usage('add')}"
+        assert self.registry is not None
+        if await self.registry.get(source.id) is not None:
+            return f"{views.taken(source.id)}\n{usage('add')}"
+        return await self.add(source, user)
+
+    # ----- the changes (callers have checked that `user` is an admin)
+
+    async def add(self, source: Source, user: str) -> str:
+        """Register, audit and queue the first sync of a new source; says how it went."""
+        assert self.registry is not None and self.jobs is not None
+        await self.registry.put(source)
+        await self._record(user, "add", source.id, views.audit_detail(source))
+        try:
+            await self.jobs.request_sync(JobRequest(source_id=source.id, requested_by=user))
+        except Exception:
+            log.exception("first sync of %s not queued", source.id)
+            return (
+                f"Added *{source.id}*, but its first sync could not be queued: run `/lore sync {source.id}`."
+            )
+        return (
+            f"Added *{source.id}* ({views.described(source)}). Its first sync is queued: I'll message you "
+            "when it is done."
+        )
+
+    async def sync(self, source_id: str, user: str) -> str:
+        """Queue a sync now, unless one is queued or running."""
+        assert self.jobs is not None
+        if not await self.jobs.request_sync(JobRequest(source_id=source_id, requested_by=user)):
+            return f"*{source_id}* is already syncing (queued or running): nothing to do."
+        await self._record(user, "sync", source_id, "sync now")
+        return f"Sync of *{source_id}* queued: I'll message you when it is done."
+
+    async def confirmed_remove(self, body: dict[str, Any], source_id: str) -> str:
+        """The Remove button of `/lore remove`'s confirmation; says how it went. Never raises."""
+        team, user = _who(body, self.team_id)
+        try:
+            return await self.remove(team, user, source_id)
+        except Exception:
+            ref = uuid.uuid4().hex[:8]
+            log.exception("removing %s for %s failed (ref=%s)", source_id, user, ref)
+            return FAILED.format(ref=ref)
+
+    async def remove(self, team: str, user: str, source_id: str) -> str:
+        """The confirmed removal: checked again (a button can be pressed long after it was shown)."""
+        if not self.configured:
+            return NOT_CONFIGURED_TEXT
+        assert self.jobs is not None
+        if not await self.admins.check(team, user):
+            return self.admins.refusal("remove sources")
+        record = await self._existing(source_id)
+        if isinstance(record, str):
+            return record
+        if not await self.jobs.request_delete(JobRequest(source_id=source_id, requested_by=user)):
+            return f"The removal of *{source_id}* is already queued or running."
+        await self._record(user, "remove", source_id, views.audit_detail(record.source))
+        return (
+            f"Removing *{source_id}*: its documents are being deleted from the index. I'll message you when "
+            "it is done."
+        )
+
+    async def _record(self, user: str, action: str, target: str, what: str) -> None:
+        assert self.audit is not None
+        await self.audit.record(
+            AuditEntry(at=time.time(), who=user, action=action, target=target, detail=what)
+        )
+
+    # ----- the modal
+
+    async def submit(self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any]) -> None:
+        """A submitted add form: errors go back into the modal; a good one closes it and is carried out."""
+        view = body.get("view") or {}
+        team, user = _who(body, self.team_id)
+        metadata = _metadata(view)
+        try:
+            checked = await self._check_form(team, user, metadata.get("kind", ""), view)
+        except Exception:
+            log.exception("add form of %s not checked", user)
+            checked = {KIND_BLOCK: "I can't reach the source registry right now: try again in a minute."}
+        if not isinstance(checked, Source):
+            await ack(response_action="errors", errors=checked)
+            return
+        await ack()
+        try:
+            text = await self.add(checked, user)
+        except Exception:
+            ref = uuid.uuid4().hex[:8]
+            log.exception("adding %s for %s failed (ref=%s)", checked.id, user, ref)
+            text = FAILED.format(ref=ref)
+        await self.tell(user, text)
+        if metadata.get("origin") == "home":
+            await self.publish_home(team, user)
+
+    async def _check_form(
+        self, team: str, user: str, kind: str, view: dict[str, Any]
+    ) -> Source | dict[str, str]:
+        """The source the form describes, or error messages by block_id."""
+        if self.registry is None or not self.configured:
+            return {KIND_BLOCK: NOT_CONFIGURED}
+        if not await self.admins.check(team, user):
+            return {KIND_BLOCK: self.admins.refusal("add sources")}
+        try:
+            source = parse_source(kind, views.form_values(view), added_by=user)
+        except FormError as exc:
+            return {KIND_BLOCK if k == "kind" else k: v for k, v in exc.errors.items()}
+        if await self.registry.get(source.id) is not None:
+            return {ID: views.taken(source.id)}
+        return source
+
+    async def home_add(self, body: dict[str, Any]) -> None:
+        """The Home tab's "Add a source" button: the same form as `/lore add`."""
+        team, user = _who(body, self.team_id)
+        if not self.configured or not await self.admins.check(team, user):
+            await self.publish_home(team, user)  # only admins see the button: this Home is stale
+            return
+        view = views.add_modal("files", {"origin": "home"})
+        try:
+            await self.client.views_open(trigger_id=str(body.get("trigger_id")), view=view)
+        except SlackApiError as exc:
+            log.warning("add form not opened: %s", exc.response.get("error"))
+
+    async def change_kind(self, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Redraw the modal with the fields of the kind just chosen."""
+        view = body.get("view") or {}
+        kind = str((action.get("selected_option") or {}).get("value"))
+        if kind not in KINDS:
+            return
+        try:
+            await self.client.views_update(
+                view_id=view.get("id"), hash=view.get("hash"), view=views.add_modal(kind, _metadata(view))
+            )
+        except SlackApiError as exc:
+            log.warning("add form not redrawn: %s", exc.response.get("error"))
+
+    async def tell(self, user: str, text: str) -> None:
+        """A direct message from Lore (the modal has no channel to answer in)."""
+        try:
+            await self.client.chat_postMessage(channel=user, text=text)
+        except SlackApiError as exc:
+            log.warning("could not tell %s: %s (%s)", user, exc.response.get("error"), text)
+
+    # ----- App Home
+
+    async def publish_home(self, team: str, user: str) -> None:
+        """Draw `user`'s Home tab: every source's health for admins, readable sources for the others."""
+        admin = await self.admins.check(team, user)
+        records: list[SourceRecord] | None = None
+        if self.registry is not None:
+            try:
+                records = await self.registry.all()
+                if not admin:
+                    records = views.visible(records, await self.identity.principal(team, user))
+            except Exception:
+                log.exception("sources not shown on %s's Home", user)
+                records = None  # never the unfiltered list: the principal may be what failed
+        view = home_view(records, time.time(), admin=admin, configured=self.configured)
+        try:
+            await self.client.views_publish(user_id=user, view=view)
+        except SlackApiError as exc:
+            log.warning("App Home not published: %s", exc.response.get("error"))
+
+
+def _checked(args: list[str], count: int, sub: str) -> str | None:
+    """What is wrong with the number of arguments, with the usage line."""
+    if len(args) == count:
+        return None
+    if len(args) < count:
+        return f"Missing the source id.\n{usage(sub)}"
+    extra = "takes no arguments" if count == 0 else "takes one source id"
+    return f"`/lore {sub}` {extra}.\n{usage(sub)}"
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _metadata(view: dict[str, Any]) -> dict[str, str]:
+    try:
+        loaded = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+
+
+def _who(body: dict[str, Any], team_id: str) -> tuple[str, str]:
+    user = body.get("user") or {}
+    team = (body.get("team") or {}).get("id") or user.get("team_id") or team_id
+    return str(team), str(user.get("id"))

@@ -1,0 +1,53 @@
+"""`lore worker`: runs the sync and delete jobs queued on Redis, and queues sources when they are due."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import AsyncExitStack
+
+from ingestion.parse_pool import ParsePool
+from ingestion.worker import MAX_JOBS, WorkerContext, run_worker
+from knowledge.kv.redis import RedisStore
+from knowledge.service import Knowledge
+from knowledge.settings import Settings
+from knowledge.sources import open_registry
+from lore.runtime import open_state, sync_engine
+
+
+async def worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Work the job queue until SIGTERM or Ctrl-C (finishing or handing back running jobs), or with
+    `--burst` until the queue is empty."""
+    if not settings.redis_url:
+        print(
+            "lore worker: set LORE_REDIS_URL: jobs are queued on Redis (embedded mode syncs inside "
+            "`lore bot`, no worker needed)",
+            file=sys.stderr,
+        )
+        return 2
+    async with AsyncExitStack() as stack:
+        kb = await Knowledge.open(settings)
+        stack.push_async_callback(kb.close)
+        parser = ParsePool(workers=1, timeout=settings.parse_timeout)
+        stack.push_async_callback(parser.close)
+        state = open_state(kb)
+        stack.push_async_callback(state.close)
+        store = RedisStore(settings.redis_url)
+        stack.push_async_callback(store.close)
+        context = WorkerContext(
+            settings=settings, engine=sync_engine(kb, parser, state), registry=open_registry(settings, store)
+        )
+        if not args.burst:
+            print(
+                f"Lore worker: running up to {MAX_JOBS} jobs at a time. Ctrl-C or SIGTERM stops it "
+                "(running jobs finish or are handed back).",
+                file=sys.stderr,
+                flush=True,
+            )
+        done = await run_worker(context, settings.redis_url, burst=args.burst)
+    print(
+        f"lore worker: {done.jobs_complete} jobs done, {done.jobs_retried} retried or handed back, "
+        f"{done.jobs_failed} failed",
+        file=sys.stderr,
+    )
+    return 0
