@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
+from ingestion.archives import ZIP_SUFFIXES, ArchiveError, check_archive
 from ingestion.offline import OfflineSetupError, prepare_unstructured
 from ingestion.pdf import read_pdf
 from ingestion.tables import html_rows, read_workbook, render_rows
@@ -70,6 +71,11 @@ def parse_file(path: Path, *, max_bytes: int) -> ParsedDocument:
         raise ParseError("empty file")
     if size > max_bytes:
         raise ParseError(f"file too large ({_mb(size)} > {_mb(max_bytes)} limit)")
+    if suffix in ZIP_SUFFIXES:
+        try:
+            check_archive(path, max_bytes)
+        except ArchiveError as exc:
+            raise ParseError(str(exc)) from exc
     try:
         title, sections = _parse(path, suffix)
     except ParseError:

@@ -59,9 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run the sync jobs queued on Redis (needs LORE_REDIS_URL)")
     worker.add_argument("--burst", action="store_true", help="run the queued jobs, then exit")
 
-    sources = sub.add_parser("sources", help="list or remove indexed sources")
-    sources.add_argument("action", choices=["list", "remove"])
-    sources.add_argument("name", nargs="?", help="the source to remove")
+    sources = sub.add_parser("sources", help="list, add, remove or sync sources (what /lore does)")
+    sources.add_argument("action", choices=["list", "add", "remove", "sync"])
+    sources.add_argument(
+        "words", nargs="*", metavar="ARG", help="add: files ID FOLDERS access=... [every=1h]; remove/sync: ID"
+    )
 
     sub.add_parser("doctor", help="print the effective configuration and check every service")
     return parser

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import bot_latency, index_speed, ingest_speed
+from bench import bot_latency, index_speed, ingest_speed, sync_speed
 from bench.common import normalise
 from bench.retrieval import CHAR_BUDGET, Question, score_question, span_in, within_budget
 from knowledge.models import Chunk, ScoredChunk
@@ -64,6 +64,15 @@ async def test_ingest_speed_reads_back_every_chunk(tmp_path: Path) -> None:
     page.write_text("# Page\n\n" + "Lore measures itself. " * 200)
     speed = await ingest_speed.measure([page], tmp_path / "work")
     assert speed.documents == 1 and speed.chunks >= 2 and speed.rerun_s < speed.ingest_s
+
+
+async def test_sync_speed_resyncs_without_embedding_anything(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("# Page\n\n" + "Lore syncs itself. " * 200)
+    r = await sync_speed.measure([page], 200, tmp_path / "work")
+    assert r.documents == 1 and r.chunks >= 2 and r.sync_s > 0 and r.raw_embed_s > 0 and r.ratio > 0
+    assert r.corpus_documents == 200 and r.corpus_chunks >= 200 and r.corpus_sync_s > 0 and r.resync_s > 0
+    assert r.resync_embedded == 0 and r.resync_s < r.corpus_sync_s
 
 
 async def test_bot_latency_times_every_question_and_the_whole_burst(tmp_path: Path) -> None:

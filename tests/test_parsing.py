@@ -8,6 +8,7 @@ import random
 import socket
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -207,6 +208,12 @@ def _sparse(path: Path, size: int) -> None:
         f.truncate(size)
 
 
+def _zip_bomb(path: Path, megabytes: int = 30) -> None:
+    """A docx-named zip whose one member is `megabytes` of zeros (it compresses about 1000 times)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/document.xml", bytes(megabytes * 1_000_000))
+
+
 BAD: list[tuple[str, Callable[[Path], None], str]] = [
     ("empty.md", lambda p: p.write_bytes(b""), "empty file"),
     ("blank.md", lambda p: p.write_text("  \n\n\t\n"), "no text"),
@@ -221,6 +228,7 @@ BAD: list[tuple[str, Callable[[Path], None], str]] = [
     ("random.xlsx", lambda p: p.write_bytes(_junk(3000, nul=True)), "corrupt or unreadable xlsx: "),
     ("data.xyz", lambda p: p.write_text("hello"), "unsupported file type .xyz (supported: .csv, .docx"),
     ("big.md", lambda p: _sparse(p, 50 * 1024 * 1024), "file too large (52.4 MB > 25 MB limit)"),
+    ("bomb.docx", _zip_bomb, "word/document.xml expands"),
 ]
 
 
@@ -234,6 +242,13 @@ def test_bad_input_gives_a_reason(
         parse_file(path, max_bytes=MAX)
     assert caught.value.reason.startswith(reason)
     assert len(caught.value.reason) < 200
+
+
+def test_an_archive_expanding_past_its_limit_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "sheet.xlsx"
+    _zip_bomb(path, megabytes=3)  # 3 MB > 20 x the 100 kB limit of this test
+    with pytest.raises(ParseError, match="archive expands to 3 MB"):
+        parse_file(path, max_bytes=100_000)
 
 
 def test_missing_file_is_a_parse_error(tmp_path: Path) -> None:

@@ -1,3 +1,4 @@
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -136,9 +137,12 @@ async def test_bad_files_get_a_reason_and_lose_nothing_else(
         (folder / name).write_bytes(data)
     with (folder / "huge.txt").open("wb") as handle:
         handle.truncate(50 * 1024 * 1024)  # sparse: 50 MB on paper, instant to create
+    with zipfile.ZipFile(folder / "bomb.docx", "w", zipfile.ZIP_DEFLATED) as bomb:
+        bomb.writestr("word/document.xml", bytes(30_000_000))  # 30 kB on disk, 30 MB expanded
     result = await engine.sync("wiki", files(folder))
     reasons = {e.doc_id: e.reason for e in result.errors}
-    assert (result.added, result.failed) == (3, 5)
+    assert (result.added, result.failed) == (3, 6)
+    assert "possible zip bomb" in reasons["bomb.docx"]
     assert reasons["empty.md"].startswith("empty file")
     assert "binary" in reasons["junk.txt"]
     assert "pdf" in reasons["corrupt.pdf"]

@@ -2,8 +2,9 @@
 
 from lore.commands.bot import bot
 from lore.commands.doctor import doctor
-from lore.commands.ingest import ingest, sources
+from lore.commands.ingest import ingest
 from lore.commands.query import ask, chat, search
+from lore.commands.sources import sources
 from lore.commands.worker import worker
 
 __all__ = ["ask", "bot", "chat", "doctor", "ingest", "search", "sources", "worker"]

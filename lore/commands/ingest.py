@@ -90,32 +90,3 @@ def _report(result: SyncResult, as_json: bool) -> None:
     if result.acl_updated:
         print(f"  access changed on {result.acl_updated} documents (not re-embedded)", file=sys.stderr)
     print(result.line())
-
-
-async def sources(args: argparse.Namespace, settings: Settings) -> int:
-    """`lore sources list` (documents and chunks per source) and `lore sources remove NAME`."""
-    async with await Knowledge.open(settings) as kb:
-        state = open_state(kb)
-        try:
-            names = await state.sources()
-            if args.action == "list":
-                if not names:
-                    print("no sources yet: add one with `lore ingest PATH --source NAME --access public`")
-                for name in names:
-                    docs = await state.documents(name)
-                    print(f"{name}\t{len(docs)} documents\t{await kb.index.count(name)} chunks")
-                return 0
-            if not args.name or args.name not in names:
-                print(
-                    f"lore sources remove: unknown source {args.name!r}; known: {', '.join(names) or 'none'}",
-                    file=sys.stderr,
-                )
-                return 2
-            engine = sync_engine(kb, ParsePool(workers=0), state)
-            await engine.remove_source(args.name)
-            async with registry_of(settings) as registry:
-                await registry.remove(args.name)
-            print(f"removed {args.name} and all its chunks")
-            return 0
-        finally:
-            await state.close()

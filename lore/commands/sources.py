@@ -1,0 +1,118 @@
+"""`lore sources list|add|remove|sync`: what `/lore` does, from the terminal.
+
+`add` takes the one-line form of `/lore add` (`files <id> <folders> access=… [every=1h]
+[override=folder:access] [credentials=ENV_NAME]`). With `LORE_REDIS_URL` set, `add` and `sync` queue a job
+for `lore worker`; in embedded mode they sync here and now. Every change is audited as `cli:<user>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+import time
+from contextlib import AsyncExitStack
+
+from bot.source_form import fields_from_line, source_from_fields
+from ingestion.parse_pool import ParsePool
+from ingestion.worker import WorkerContext, run_sync
+from knowledge.audit import AuditEntry, open_audit
+from knowledge.jobs import JobRequest
+from knowledge.jobs_arq import ArqJobs
+from knowledge.kv.redis import RedisStore
+from knowledge.service import Knowledge
+from knowledge.settings import Settings
+from knowledge.sources import Registry, open_registry
+from lore.runtime import open_state, sync_engine
+
+USAGE = "usage: lore sources add files <id> <folder>[,<folder>…] access=public[,group:NAME] [every=1h]"
+
+
+async def sources(args: argparse.Namespace, settings: Settings) -> int:
+    """List, add, remove or sync sources."""
+    async with AsyncExitStack() as stack:
+        store = RedisStore(settings.redis_url) if settings.redis_url else None
+        if store is not None:
+            stack.push_async_callback(store.close)
+        registry = open_registry(settings, store)
+        who = f"cli:{getpass.getuser()}"
+        if args.action == "list":
+            return await _list(registry, settings)
+        if args.action == "add":
+            try:
+                kind, values = fields_from_line(args.words)
+                source = source_from_fields(kind, values, added_by="cli")
+            except ValueError as exc:  # FormError (a field) or the line itself
+                print(f"lore sources add: {exc}\n{USAGE}", file=sys.stderr)
+                return 2
+            if await registry.get(source.id) is not None:
+                print(f"lore sources add: {source.id!r} exists; remove it first", file=sys.stderr)
+                return 2
+            await registry.put(source)
+            await open_audit(settings, store).record(
+                AuditEntry(
+                    at=time.time(), who=who, action="add", target=source.id, detail=" ".join(args.words)
+                )
+            )
+            return await _sync(source.id, registry, settings, stack)
+        name = args.words[0] if args.words else ""
+        if await registry.get(name) is None:
+            known = ", ".join(r.source.id for r in await registry.all()) or "none"
+            print(f"lore sources {args.action}: unknown source {name!r}; known: {known}", file=sys.stderr)
+            return 2
+        await open_audit(settings, store).record(
+            AuditEntry(at=time.time(), who=who, action=args.action, target=name)
+        )
+        if args.action == "sync":
+            return await _sync(name, registry, settings, stack)
+        return await _remove(name, registry, settings, stack)
+
+
+async def _list(registry: Registry, settings: Settings) -> int:
+    records = await registry.all()
+    if not records:
+        print("no sources yet: `lore sources add files wiki /srv/wiki access=public` (or `lore ingest`)")
+    for r in records:
+        s = r.status
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.last_sync)) if s.last_sync else "never"
+        health = "ok" if s.ok else ("failed" if s.ok is False else "-")
+        print(f"{r.source.id}\t{s.state}\tlast sync {when}\t{health}\t{s.chunks} chunks\t{s.summary}")
+    return 0
+
+
+async def _sync(name: str, registry: Registry, settings: Settings, stack: AsyncExitStack) -> int:
+    """Queue the sync for `lore worker` (Redis), or run it here (embedded)."""
+    if settings.redis_url:
+        jobs = await ArqJobs.open(settings.redis_url)
+        stack.push_async_callback(jobs.close)
+        queued = await jobs.request_sync(JobRequest(source_id=name))
+        print(f"sync of {name} {'queued for `lore worker`' if queued else 'is already queued or running'}")
+        return 0
+    kb = await Knowledge.open(settings)
+    stack.push_async_callback(kb.close)
+    parser = ParsePool(workers=1, timeout=settings.parse_timeout)
+    stack.push_async_callback(parser.close)
+    state = open_state(kb)
+    stack.push_async_callback(state.close)
+    context = WorkerContext(settings=settings, engine=sync_engine(kb, parser, state), registry=registry)
+    await run_sync(context, JobRequest(source_id=name))
+    record = await registry.get(name)
+    print(record.status.summary if record else f"{name}: removed meanwhile")
+    return 0 if record and record.status.ok else 1
+
+
+async def _remove(name: str, registry: Registry, settings: Settings, stack: AsyncExitStack) -> int:
+    if settings.redis_url:
+        jobs = await ArqJobs.open(settings.redis_url)
+        stack.push_async_callback(jobs.close)
+        queued = await jobs.request_delete(JobRequest(source_id=name))
+        print(f"removal of {name} {'queued for `lore worker`' if queued else 'is already queued or running'}")
+        return 0
+    kb = await Knowledge.open(settings)
+    stack.push_async_callback(kb.close)
+    state = open_state(kb)
+    stack.push_async_callback(state.close)
+    await sync_engine(kb, ParsePool(workers=0), state).remove_source(name)
+    await registry.remove(name)
+    print(f"removed {name} and all its chunks")
+    return 0
