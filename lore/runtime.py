@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from ingestion.parse_pool import ParsePool
 from ingestion.state import SyncState
@@ -46,3 +46,16 @@ async def registry_of(settings: Settings) -> AsyncIterator[Registry]:
     finally:
         if store is not None:
             await store.close()
+
+
+async def open_engine(stack: AsyncExitStack, settings: Settings, kb: Knowledge | None = None) -> SyncEngine:
+    """A sync engine over `kb` (opened from the settings when not given) with one parser process and the
+    sync state; `stack` closes what this opened."""
+    if kb is None:
+        kb = await Knowledge.open(settings)
+        stack.push_async_callback(kb.close)
+    parser = ParsePool(workers=1, timeout=settings.parse_timeout)
+    stack.push_async_callback(parser.close)
+    state = open_state(kb)
+    stack.push_async_callback(state.close)
+    return sync_engine(kb, parser, state)

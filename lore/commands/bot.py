@@ -14,7 +14,6 @@ import sys
 from contextlib import AsyncExitStack
 
 from bot.runtime import BotRuntime, SlackSetupError
-from ingestion.parse_pool import ParsePool
 from ingestion.scheduler import Scheduler
 from ingestion.worker import WorkerContext, inline_jobs
 from knowledge.audit import open_audit
@@ -24,7 +23,7 @@ from knowledge.kv.factory import open_store
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
 from knowledge.sources import Registry, open_registry
-from lore.runtime import open_state, sync_engine
+from lore.runtime import open_engine
 
 
 async def bot(args: argparse.Namespace, settings: Settings) -> int:
@@ -80,13 +79,8 @@ async def _jobs(
         arq_jobs = await ArqJobs.open(settings.redis_url)
         stack.push_async_callback(arq_jobs.close)
         return arq_jobs
-    parser = ParsePool(workers=1, timeout=settings.parse_timeout)
-    stack.push_async_callback(parser.close)
-    state = open_state(kb)
-    stack.push_async_callback(state.close)
-    jobs = inline_jobs(
-        WorkerContext(settings=settings, engine=sync_engine(kb, parser, state), registry=registry)
-    )
+    engine = await open_engine(stack, settings, kb)
+    jobs = inline_jobs(WorkerContext(settings=settings, engine=engine, registry=registry))
     stack.push_async_callback(jobs.close)
     task = asyncio.get_running_loop().create_task(Scheduler(registry, jobs).run(stop))
     stack.push_async_callback(lambda: asyncio.wait_for(task, 10))

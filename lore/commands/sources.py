@@ -14,16 +14,14 @@ import time
 from contextlib import AsyncExitStack
 
 from bot.source_form import fields_from_line, source_from_fields
-from ingestion.parse_pool import ParsePool
-from ingestion.worker import WorkerContext, run_sync
+from ingestion.worker import WorkerContext, run_delete, run_sync
 from knowledge.audit import AuditEntry, open_audit
 from knowledge.jobs import JobRequest
 from knowledge.jobs_arq import ArqJobs
 from knowledge.kv.redis import RedisStore
-from knowledge.service import Knowledge
 from knowledge.settings import Settings
 from knowledge.sources import Registry, open_registry
-from lore.runtime import open_state, sync_engine
+from lore.runtime import open_engine
 
 USAGE = "usage: lore sources add files <id> <folder>[,<folder>…] access=public[,group:NAME] [every=1h]"
 
@@ -54,7 +52,7 @@ async def sources(args: argparse.Namespace, settings: Settings) -> int:
                     at=time.time(), who=who, action="add", target=source.id, detail=" ".join(args.words)
                 )
             )
-            return await _sync(source.id, registry, settings, stack)
+            return await _job("sync", source.id, registry, settings, stack)
         name = args.words[0] if args.words else ""
         if await registry.get(name) is None:
             known = ", ".join(r.source.id for r in await registry.all()) or "none"
@@ -63,9 +61,7 @@ async def sources(args: argparse.Namespace, settings: Settings) -> int:
         await open_audit(settings, store).record(
             AuditEntry(at=time.time(), who=who, action=args.action, target=name)
         )
-        if args.action == "sync":
-            return await _sync(name, registry, settings, stack)
-        return await _remove(name, registry, settings, stack)
+        return await _job(args.action, name, registry, settings, stack)
 
 
 async def _list(registry: Registry, settings: Settings) -> int:
@@ -80,39 +76,22 @@ async def _list(registry: Registry, settings: Settings) -> int:
     return 0
 
 
-async def _sync(name: str, registry: Registry, settings: Settings, stack: AsyncExitStack) -> int:
-    """Queue the sync for `lore worker` (Redis), or run it here (embedded)."""
+async def _job(kind: str, name: str, registry: Registry, settings: Settings, stack: AsyncExitStack) -> int:
+    """Queue a sync or removal for `lore worker` (Redis), or run it here (embedded), as the worker would."""
+    request = JobRequest(source_id=name)
     if settings.redis_url:
         jobs = await ArqJobs.open(settings.redis_url)
         stack.push_async_callback(jobs.close)
-        queued = await jobs.request_sync(JobRequest(source_id=name))
-        print(f"sync of {name} {'queued for `lore worker`' if queued else 'is already queued or running'}")
+        queued = await (jobs.request_sync if kind == "sync" else jobs.request_delete)(request)
+        print(f"{kind} of {name} {'queued for `lore worker`' if queued else 'is already queued or running'}")
         return 0
-    kb = await Knowledge.open(settings)
-    stack.push_async_callback(kb.close)
-    parser = ParsePool(workers=1, timeout=settings.parse_timeout)
-    stack.push_async_callback(parser.close)
-    state = open_state(kb)
-    stack.push_async_callback(state.close)
-    context = WorkerContext(settings=settings, engine=sync_engine(kb, parser, state), registry=registry)
-    await run_sync(context, JobRequest(source_id=name))
+    context = WorkerContext(settings=settings, engine=await open_engine(stack, settings), registry=registry)
+    if kind == "remove":
+        await run_delete(context, request)
+        gone = await registry.get(name) is None
+        print(f"removed {name} and all its chunks" if gone else f"removing {name} failed: see the log")
+        return 0 if gone else 1
+    await run_sync(context, request)
     record = await registry.get(name)
     print(record.status.summary if record else f"{name}: removed meanwhile")
     return 0 if record and record.status.ok else 1
-
-
-async def _remove(name: str, registry: Registry, settings: Settings, stack: AsyncExitStack) -> int:
-    if settings.redis_url:
-        jobs = await ArqJobs.open(settings.redis_url)
-        stack.push_async_callback(jobs.close)
-        queued = await jobs.request_delete(JobRequest(source_id=name))
-        print(f"removal of {name} {'queued for `lore worker`' if queued else 'is already queued or running'}")
-        return 0
-    kb = await Knowledge.open(settings)
-    stack.push_async_callback(kb.close)
-    state = open_state(kb)
-    stack.push_async_callback(state.close)
-    await sync_engine(kb, ParsePool(workers=0), state).remove_source(name)
-    await registry.remove(name)
-    print(f"removed {name} and all its chunks")
-    return 0

@@ -6,13 +6,11 @@ import argparse
 import sys
 from contextlib import AsyncExitStack
 
-from ingestion.parse_pool import ParsePool
 from ingestion.worker import MAX_JOBS, WorkerContext, run_worker
 from knowledge.kv.redis import RedisStore
-from knowledge.service import Knowledge
 from knowledge.settings import Settings
 from knowledge.sources import open_registry
-from lore.runtime import open_state, sync_engine
+from lore.runtime import open_engine
 
 
 async def worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -26,17 +24,10 @@ async def worker(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
     async with AsyncExitStack() as stack:
-        kb = await Knowledge.open(settings)
-        stack.push_async_callback(kb.close)
-        parser = ParsePool(workers=1, timeout=settings.parse_timeout)
-        stack.push_async_callback(parser.close)
-        state = open_state(kb)
-        stack.push_async_callback(state.close)
         store = RedisStore(settings.redis_url)
         stack.push_async_callback(store.close)
-        context = WorkerContext(
-            settings=settings, engine=sync_engine(kb, parser, state), registry=open_registry(settings, store)
-        )
+        engine = await open_engine(stack, settings)
+        context = WorkerContext(settings=settings, engine=engine, registry=open_registry(settings, store))
         if not args.burst:
             print(
                 f"Lore worker: running up to {MAX_JOBS} jobs at a time. Ctrl-C or SIGTERM stops it "
