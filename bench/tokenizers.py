@@ -24,7 +24,6 @@ from bench.common import shared_data
 from knowledge.sparse import SparseEncoder, Tokenizer
 
 DATA = shared_data() / "cmrc2018" / "cmrc2018_dev.json"
-FALLBACK_DATA = Path("/work/shared/data/cmrc2018/cmrc2018_dev.json")
 
 
 @dataclass
@@ -109,7 +108,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", type=Path, default=DATA if DATA.exists() else FALLBACK_DATA)
+    parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--max-questions", type=int, default=0, help="seeded subsample; 0 = all questions")
     parser.add_argument("--avg-len", type=float, default=None, help="BM25 avg_len; default: corpus mean")
     args = parser.parse_args()

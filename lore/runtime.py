@@ -8,12 +8,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from ingestion.parse_pool import ParsePool
 from ingestion.state import SyncState
 from ingestion.sync import SyncEngine, SyncLimits
-from knowledge.kv.base import KeyValue
 from knowledge.kv.redis import RedisStore
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
-from knowledge.sources import Registry
-from knowledge.sources import open_registry as _open_registry
+from knowledge.sources import Registry, open_registry
 
 
 def sync_engine(kb: Knowledge, parser: ParsePool, state: SyncState) -> SyncEngine:
@@ -32,17 +30,12 @@ def open_state(kb: Knowledge) -> SyncState:
     return SyncState(kb.settings.data_dir / "sync-state.sqlite")
 
 
-def open_registry(settings: Settings, store: KeyValue | None = None) -> Registry:
-    """The source registry: on Redis when `LORE_REDIS_URL` is set, else the file under `LORE_DATA_DIR`."""
-    return _open_registry(settings, store)
-
-
 @asynccontextmanager
 async def registry_of(settings: Settings) -> AsyncIterator[Registry]:
     """The source registry for one command; a Redis connection opened for it is closed at the end."""
     store = RedisStore(settings.redis_url) if settings.redis_url else None
     try:
-        yield _open_registry(settings, store)
+        yield open_registry(settings, store)
     finally:
         if store is not None:
             await store.close()

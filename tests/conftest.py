@@ -57,6 +57,14 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
+def write_pages(root: Path, pages: dict[str, str]) -> Path:
+    """A folder `root` holding `pages` (file name -> text); returns it."""
+    root.mkdir(parents=True)
+    for name, text in pages.items():
+        (root / name).write_text(text, encoding="utf-8")
+    return root
+
+
 @contextmanager
 def serving(command: list[str]) -> Iterator[int]:
     """Run a server (`{port}` in its arguments becomes a free port) until the block ends; yields the port."""

@@ -9,6 +9,7 @@ from ingestion.parse_pool import ParsePool
 from ingestion.parsing import ParseError
 from ingestion.sync import SyncEngine
 from knowledge.service import Knowledge
+from tests.conftest import write_pages
 
 PAGES = {
     "expenses.md": "# Expenses\n\n## Reimbursement\n\nExpenses are reimbursed within 30 days of approval.\n",
@@ -19,11 +20,7 @@ PAGES = {
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    root = tmp_path / "wiki"
-    root.mkdir()
-    for name, text in PAGES.items():
-        (root / name).write_text(text, encoding="utf-8")
-    return root
+    return write_pages(tmp_path / "wiki", PAGES)
 
 
 def files(folder: Path, acl: str = "public") -> FilesConnector:

@@ -40,6 +40,7 @@ from knowledge.settings import Settings
 from knowledge.sources import Source, StoreRegistry, open_registry
 from lore.cli import main
 from lore.runtime import sync_engine
+from tests.conftest import write_pages
 from tests.slack_standin import SlackStandin, dead_api_url
 
 PAGES = {
@@ -62,11 +63,7 @@ class Told:
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    root = tmp_path / "wiki"
-    root.mkdir()
-    for name, text in PAGES.items():
-        (root / name).write_text(text, encoding="utf-8")
-    return root
+    return write_pages(tmp_path / "wiki", PAGES)
 
 
 @pytest.fixture
@@ -106,6 +103,15 @@ async def register(registry: StoreRegistry, folder: Path, source_id: str = "wiki
     await registry.put(Source(id=source_id, location=[str(folder)], access=["public"], added_by="U1"))
 
 
+async def synced(
+    context: WorkerContext, jobs: ArqJobs, registry: StoreRegistry, folder: Path, redis: str
+) -> None:
+    """Register the wiki folder and let the worker sync it once."""
+    await register(registry, folder)
+    await jobs.request_sync(WIKI)
+    await work(context, redis)
+
+
 async def work(context: WorkerContext, redis: str) -> int:
     """Run the queued jobs in this process (burst mode); returns how many completed."""
     return (await run_worker(context, redis, burst=True, handle_signals=False)).jobs_complete
@@ -130,9 +136,7 @@ async def test_a_second_request_is_a_no_op_until_the_job_ends(
 async def test_the_worker_syncs_a_source_and_records_its_status(
     context: WorkerContext, jobs: ArqJobs, registry: StoreRegistry, folder: Path, redis: str, told: Told
 ) -> None:
-    await register(registry, folder)
-    await jobs.request_sync(WIKI)
-    await work(context, redis)
+    await synced(context, jobs, registry, folder, redis)
     chunks = await context.engine.index.count("wiki")
     record = await registry.get("wiki")
     assert record is not None and chunks >= 3
@@ -157,9 +161,7 @@ async def test_the_worker_syncs_a_source_and_records_its_status(
 async def test_an_edit_reembeds_only_that_document(
     context: WorkerContext, kb: Knowledge, jobs: ArqJobs, registry: StoreRegistry, folder: Path, redis: str
 ) -> None:
-    await register(registry, folder)
-    await jobs.request_sync(WIKI)
-    await work(context, redis)
+    await synced(context, jobs, registry, folder, redis)
     before = kb.embedder.texts_embedded
     (folder / "travel.md").write_text("# Travel\n\nTrains are preferred for trips under four hours.\n")
     await jobs.request_sync(WIKI)
@@ -174,9 +176,7 @@ async def test_an_edit_reembeds_only_that_document(
 async def test_a_retryable_failure_is_retried_then_recorded_without_pruning(
     context: WorkerContext, jobs: ArqJobs, registry: StoreRegistry, folder: Path, redis: str, told: Told
 ) -> None:
-    await register(registry, folder)
-    await jobs.request_sync(WIKI)
-    await work(context, redis)
+    await synced(context, jobs, registry, folder, redis)
     chunks = await context.engine.index.count("wiki")
     await asyncio.to_thread(folder.rename, folder.with_name("unmounted"))  # listing fails: ListingError
     await jobs.request_sync(WIKI)
@@ -195,9 +195,7 @@ async def test_a_retryable_failure_is_retried_then_recorded_without_pruning(
 async def test_a_delete_job_removes_every_chunk_and_the_entry(
     context: WorkerContext, jobs: ArqJobs, registry: StoreRegistry, folder: Path, redis: str, told: Told
 ) -> None:
-    await register(registry, folder)
-    await jobs.request_sync(WIKI)
-    await work(context, redis)
+    await synced(context, jobs, registry, folder, redis)
     chunks = await context.engine.index.count("wiki")
     assert await jobs.request_delete(WIKI) and not await jobs.request_delete(WIKI)
     await work(context, redis)
@@ -307,9 +305,7 @@ async def test_the_admin_is_told_in_slack(
     async with SlackStandin() as slack:
         update = {"slack_bot_token": SecretStr("xoxb-test"), "slack_api_url": slack.api_url}
         context = WorkerContext(settings=settings.model_copy(update=update), engine=engine, registry=registry)
-        await register(registry, folder)
-        await jobs.request_sync(WIKI)
-        await work(context, redis)
+        await synced(context, jobs, registry, folder, redis)
         [call] = slack.calls_to("chat.postMessage")
     assert call.args["channel"] == "U1" and call.token == "xoxb-test"
     assert call.args["text"].startswith("Sync of `wiki` finished: 3 added, 0 updated")
