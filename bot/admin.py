@@ -1,6 +1,6 @@
 """Managing sources from Slack: the `/lore` command, the add-source modal, removal's confirmation and the
 App Home. Anyone may ask for help, the sources they may read and the queue's health; only admins
-(LORE_ADMINS) change anything, and every change is audited."""
+(LORE_ADMINS) change anything, and every change is audited. `/lore apikey` is routed to bot/admin_keys.py."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import admin_views as views
+from bot.admin_keys import KeyAdmin
 from bot.admin_views import KIND_BLOCK, usage
 from bot.admins import Admins
 from bot.home import NOT_CONFIGURED, home_view
@@ -51,6 +52,7 @@ ADMIN_ONLY = {  # subcommand -> what only admins may do
     "remove": "remove sources",
     "sync": "sync sources",
     "audit": "see the audit log",
+    "apikey": "manage API keys",
 }
 ONE_LINE_NAMES = {  # how the one-line `/lore add` names each field of the form
     ID: "the source id",
@@ -84,8 +86,10 @@ class SourceAdmin:
         jobs: Jobs | None,
         *,
         team_id: str = "",
+        apikeys: KeyAdmin | None = None,
     ) -> None:
         self.team_id = team_id
+        self.apikeys = apikeys or KeyAdmin(None, None, default_rate=0)
         self.client = client
         self.identity = identity
         self.admins = admins
@@ -128,6 +132,8 @@ class SourceAdmin:
             return f"Unknown command `{escape(sub)}`: `/lore help` explains the commands.\n{views.COMMANDS}"
         if sub == "help":
             return views.HELP
+        if sub == "apikey":  # needs the key store and audit log, not the sources
+            return await self._refused(team, user, sub) or await self.apikeys.command(args, user)
         if not self.configured:
             return NOT_CONFIGURED_TEXT
         if sub in ("sources", "status") and args:
@@ -136,9 +142,8 @@ class SourceAdmin:
             return await self._sources(team, user)
         if sub == "status":
             return await self._status(team, user)
-        if not await self.admins.check(team, user):
-            log.info("/lore %s refused to %s (not an admin)", sub, user)
-            return self.admins.refusal(ADMIN_ONLY[sub])
+        if refused := await self._refused(team, user, sub):
+            return refused
         if sub == "audit":
             return _checked(args, 0, "audit") or await self._audit_text()
         if sub == "add":
@@ -151,6 +156,13 @@ class SourceAdmin:
         if sub == "sync":
             return await self.sync(record.source.id, user)
         return f"Remove *{record.source.id}*?", views.remove_blocks(record)
+
+    async def _refused(self, team: str, user: str, sub: str) -> str | None:
+        """The refusal of an admin-only subcommand to someone who is not an admin."""
+        if await self.admins.check(team, user):
+            return None
+        log.info("/lore %s refused to %s (not an admin)", sub, user)
+        return self.admins.refusal(ADMIN_ONLY[sub])
 
     async def _sources(self, team: str, user: str) -> str:
         assert self.registry is not None

@@ -35,8 +35,14 @@ USAGE = {
     "remove": "`/lore remove <source>`",
     "sync": "`/lore sync <source>`",
     "audit": "`/lore audit`",
+    "apikey": (
+        "`/lore apikey create <name> [access=group:NAME,user:EMAIL] [rate=N]` | `/lore apikey list` | "
+        "`/lore apikey revoke <name>`"
+    ),
 }
-COMMANDS = "Usage: `/lore help | sources | status | add … | remove <source> | sync <source> | audit`"
+COMMANDS = (
+    "Usage: `/lore help | sources | status | add … | remove <source> | sync <source> | audit | apikey …`"
+)
 HOW_TO_ASK = (
     "• Mention me in a channel (`@Lore how do I …?`): I answer in the thread from what everyone in the "
     "channel may read, and offer a private answer when you alone may read more.\n"
@@ -53,7 +59,11 @@ HELP = (
     "• `/lore add`: add a source (a form), or in one line: " + ADD_USAGE + "\n"
     "• `/lore remove <source>`: remove a source and its documents from the index\n"
     "• `/lore sync <source>`: sync a source now\n"
-    "• `/lore audit`: the latest changes, who made them and when"
+    "• `/lore audit`: the latest changes, who made them and when\n"
+    "• `/lore apikey create <name> [access=group:NAME,user:EMAIL] [rate=N]`: a Knowledge API key for a "
+    "program or AI agent (`lore api`, `lore mcp`), shown once, to you only\n"
+    "• `/lore apikey list`: every API key, what it may read and its rate\n"
+    "• `/lore apikey revoke <name>`: refuse a key from now on"
 )
 
 

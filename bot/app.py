@@ -14,13 +14,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import admin_views, render
 from bot.admin import SourceAdmin
+from bot.admin_keys import KeyAdmin
 from bot.admins import Admins
 from bot.events import Surface, mentioned, read_event
 from bot.feedback import Feedback, VoteValue
 from bot.home import HOME_ADD
 from bot.memory import ConversationMemory, ThreadRef
 from bot.questions import Answering
-from knowledge import keys
+from knowledge import keys as store_keys
+from knowledge.apikeys import ApiKeys
 from knowledge.audit import AuditLog
 from knowledge.jobs import Jobs
 from knowledge.kv.base import KeyValue, StoreUnavailable
@@ -53,10 +55,12 @@ def build_app(
     registry: Registry | None = None,
     audit: AuditLog | None = None,
     jobs: Jobs | None = None,
+    keys: ApiKeys | None = None,
 ) -> AsyncApp:
     """The bolt app with Lore's listeners. HTTP requests are verified with the signing secret.
 
-    Without `registry`, `audit` and `jobs` this process does not manage sources: `/lore` says so.
+    Without `registry`, `audit` and `jobs` this process does not manage sources, and without `keys`
+    (and `audit`) no API keys: `/lore` says so.
     """
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     app = AsyncApp(
@@ -67,7 +71,10 @@ def build_app(
     )
 
     admins = Admins(settings.admins, answering.identity, client, ttl=settings.identity_ttl)
-    admin = SourceAdmin(client, answering.identity, admins, registry, audit, jobs, team_id=team_id)
+    key_admin = KeyAdmin(keys, audit, default_rate=settings.api_rate_limit)
+    admin = SourceAdmin(
+        client, answering.identity, admins, registry, audit, jobs, team_id=team_id, apikeys=key_admin
+    )
 
     @app.middleware
     async def once_per_event(body: dict[str, Any], next: Any) -> BoltResponse | None:
@@ -75,7 +82,7 @@ def build_app(
         event_id = body.get("event_id")
         if body.get("type") == "event_callback" and event_id:
             try:
-                if not await store.claim(keys.event(str(event_id)), EVENT_TTL):
+                if not await store.claim(store_keys.event(str(event_id)), EVENT_TTL):
                     log.info("event %s already taken by this or another replica: dropped", event_id)
                     return BoltResponse(status=200, body="")
             except StoreUnavailable as exc:

@@ -133,8 +133,10 @@ class Answering:
         thread = ThreadRef(team=asked.team, channel=asked.channel, thread_ts=asked.thread_ts)
         history = await self.memory.history(thread)
         query = await self.kb.standalone(asked.text, history)
-        hits = await self.kb.hits(query, audience)
+        found = await self.kb.retrieve(query, audience)
+        hits = found.hits
         answer, streamed = await self._stream(reply, query, hits, history)
+        answer = answer.model_copy(update={"skipped": found.skipped})
         answer_id = uuid.uuid4().hex
         now = datetime.now(UTC)
         await reply.finish(

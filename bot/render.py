@@ -58,6 +58,7 @@ TRUNCATED_NOTE = "\n_(answer truncated)_"
 NO_TEXT = "Lore found no answer."
 
 Block = dict[str, Any]
+SKIPPED = "Not searched this time: {names} did not answer in time."
 
 # Boundaries to cut long text at, coarsest first; a cut falls at the end of a match, so a sentence keeps
 # its closing `[n]` markers.
@@ -74,6 +75,8 @@ def answer_blocks(
 ) -> list[Block]:
     """The blocks of an answer: its text, its sources and the feedback buttons, within Slack's limits."""
     tail = [feedback_block(answer_id)] if feedback else []
+    if answer.skipped:  # federated Lore deployments that did not answer in time
+        tail.insert(0, _context(SKIPPED.format(names=", ".join(f"`{escape(n)}`" for n in answer.skipped))))
     cited = len(answer.citations)
     text: list[Block] = []
     if include_text:

@@ -24,6 +24,7 @@ from bot.identity import Identity
 from bot.memory import ConversationMemory
 from bot.questions import Answering
 from knowledge.access import Directory
+from knowledge.apikeys import ApiKeys
 from knowledge.audit import AuditLog
 from knowledge.jobs import Jobs
 from knowledge.kv.base import KeyValue
@@ -76,6 +77,7 @@ class BotRuntime:
         registry: Registry | None = None,
         audit: AuditLog | None = None,
         jobs: Jobs | None = None,
+        keys: ApiKeys | None = None,
     ) -> None:
         self.settings = settings
         self.kb = kb
@@ -105,6 +107,7 @@ class BotRuntime:
             registry=registry,
             audit=audit,
             jobs=jobs,
+            keys=keys,
         )
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
@@ -119,9 +122,11 @@ class BotRuntime:
         registry: Registry | None = None,
         audit: AuditLog | None = None,
         jobs: Jobs | None = None,
+        keys: ApiKeys | None = None,
     ) -> BotRuntime:
         """Check the bot token (auth.test), then open what was not given. Sources are managed from Slack
-        only with a `registry`, an `audit` log and `jobs` (they stay their owner's to close)."""
+        only with a `registry`, an `audit` log and `jobs`, API keys only with `keys` and `audit` (they stay
+        their owner's to close)."""
         client = slack_client(settings)
         try:
             auth = await client.auth_test()
@@ -144,6 +149,7 @@ class BotRuntime:
             registry=registry,
             audit=audit,
             jobs=jobs,
+            keys=keys,
         )
 
     def web_app(self, *, events: bool = True) -> web.Application:

@@ -16,7 +16,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from knowledge.access import AccessError, parse_acl
-from knowledge.sources import ENV_NAME, SOURCE_ID, Credentials, Source
+from knowledge.sources import ENV_NAME, REMOTE_KIND, SOURCE_ID, Credentials, Source
 
 # Field names double as the block_id of their input in the modal (Slack keys errors by block_id).
 ID, LOCATION, ACCESS, OVERRIDES, EVERY, CREDENTIALS = (
@@ -33,6 +33,7 @@ MANUAL = ("manual", "never", "off", "0")
 ADD_USAGE = (
     "`/lore add files <id> <path>[,<path>…] access=public[,group:x] [every=1h|30m|manual] "
     "[override=<folder>:<access>[,<access>]] [credentials=ENV_VAR|/path/to/secret]`, "
+    "`/lore add lore-remote <id> <https://other-lore> access=group:x credentials=ENV_VAR`, "
     "or `/lore add` for a form"
 )
 
@@ -109,7 +110,45 @@ FILES = KindForm(
         ),
     ],
 )
-KINDS: dict[str, KindForm] = {FILES.kind: FILES}
+REMOTE = KindForm(
+    kind=REMOTE_KIND,
+    label="Another Lore (federated search: asked at question time, nothing copied)",
+    fields=[
+        FieldSpec(
+            name=ID,
+            label="Source id",
+            hint="1-64 lower-case letters, digits, '.', '_' or '-' (e.g. hr-lore); answers cite it.",
+            placeholder="hr-lore",
+        ),
+        FieldSpec(
+            name=LOCATION,
+            label="Its API URL",
+            hint="The base URL of the other Lore's `lore api`, as this Lore reaches it.",
+            placeholder="https://lore.hr.example.com",
+        ),
+        FieldSpec(
+            name=ACCESS,
+            label="Who here may see its results",
+            hint="Comma-separated: public, group:NAME or user:EMAIL. The other Lore also limits what its "
+            "key may read.",
+            placeholder="group:staff",
+        ),
+        FieldSpec(
+            name=EVERY,
+            label="Health check",
+            hint="How often `/lore sources` checks that it answers: 30m, 1h, 6h, or manual.",
+            initial="1h",
+        ),
+        FieldSpec(
+            name=CREDENTIALS,
+            label="Its API key (a reference, never the key)",
+            hint="Name of an environment variable or absolute path of a secret file holding an API key of "
+            "the other Lore (`lore apikey create` there).",
+            placeholder="HR_LORE_KEY or /run/secrets/hr-lore",
+        ),
+    ],
+)
+KINDS: dict[str, KindForm] = {FILES.kind: FILES, REMOTE.kind: REMOTE}
 
 
 class FormError(ValueError):
@@ -176,6 +215,16 @@ def parse_locations(text: str) -> list[str]:
     return list(dict.fromkeys(str(PurePosixPath(p)) for p in paths))
 
 
+def parse_url(text: str) -> list[str]:
+    """The base URL of another Lore's API (http or https), without a trailing slash."""
+    url = text.strip().rstrip("/")
+    if not re.match(r"^https?://[^/\s]+(/\S*)?$", url):
+        raise ValueError(
+            f"invalid URL {text.strip()!r}: give the other Lore's API, e.g. https://lore.hr.example.com"
+        )
+    return [url]
+
+
 def parse_overrides(text: str, locations: list[str]) -> dict[str, list[str]]:
     """`folder: access, access` lines -> folder prefix -> acl. An absolute folder inside the only
     location is made relative to it (documents are named relative to their folder)."""
@@ -223,12 +272,13 @@ def source_from_fields(kind: str, values: dict[str, str], *, added_by: str) -> S
             f"invalid source id {text[ID]!r}: use 1-64 lower-case letters, digits, '.', '_' or '-', "
             "starting with a letter or digit (e.g. handbook)"
         )
-    locations = _check(errors, LOCATION, lambda: parse_locations(text[LOCATION]))
+    read_location = parse_url if kind == REMOTE_KIND else parse_locations
+    locations = _check(errors, LOCATION, lambda: read_location(text[LOCATION]))
     acl = _check(errors, ACCESS, lambda: parse_acl(a for a in text[ACCESS].split(",") if a.strip()))
     every = _check(errors, EVERY, lambda: parse_every(text[EVERY]))
     credentials = _check(errors, CREDENTIALS, lambda: [parse_credentials(text[CREDENTIALS])])
     overrides = (
-        _check(errors, OVERRIDES, lambda: parse_overrides(text[OVERRIDES], locations))
+        _check(errors, OVERRIDES, lambda: parse_overrides(text.get(OVERRIDES, ""), locations))
         if locations is not None
         else None
     )
@@ -280,14 +330,15 @@ def fields_from_line(words: list[str]) -> tuple[str, dict[str, str]]:
 
     ValueError says what is wrong with the line itself; the values are checked by `source_from_fields`.
     """
+    if words and words[0] not in KINDS:
+        raise ValueError(kind_error(words[0]))
+    where = "the URL" if words and words[0] == REMOTE_KIND else "the folders"
     if len(words) < 3:
-        missing = "the source id" if len(words) < 2 else "the folders"
+        missing = "the source id" if len(words) < 2 else where
         raise ValueError(f"missing {missing}")
     kind, source_id, paths, *options = words
-    if kind not in KINDS:
-        raise ValueError(kind_error(kind))
     if "=" in source_id or "=" in paths:
-        raise ValueError("give the kind, the source id and the folders first, then the key=value options")
+        raise ValueError(f"give the kind, the source id and {where} first, then the key=value options")
     values = {ID: source_id, LOCATION: paths, EVERY: "1h"}
     overrides: list[str] = []
     keys = {"access": ACCESS, "every": EVERY, "credentials": CREDENTIALS}

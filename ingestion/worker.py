@@ -26,6 +26,7 @@ from ingestion.liveness import Liveness
 from ingestion.scheduler import Scheduler, connector_for, listing_failed, status_from
 from ingestion.sync import SyncEngine, SyncResult
 from knowledge.embedding.base import EmbeddingError
+from knowledge.federation import Federation
 from knowledge.index.base import IndexUnavailable
 from knowledge.jobs import DELETE, SYNC, JobRequest
 from knowledge.jobs_arq import QUEUE, ArqJobs, deserialize, redis_settings, serialize
@@ -33,7 +34,7 @@ from knowledge.jobs_inline import InlineJobs
 from knowledge.kv.base import StoreUnavailable
 from knowledge.notify import tell
 from knowledge.settings import Settings
-from knowledge.sources import Registry, Source, SourceRecord, SourceStatus
+from knowledge.sources import REMOTE_KIND, Registry, Source, SourceRecord, SourceStatus
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,9 @@ async def run_sync(
     if record is None:
         log.info("sync of %s skipped: no such source (removed?)", source_id)
         await context.tell(request.requested_by, f"Sync of `{source_id}` skipped: it is not registered.")
+        return None
+    if record.source.kind == REMOTE_KIND:
+        await check_remote(context, request, record.source)
         return None
     before = record.status
     await context.registry.record(source_id, before.model_copy(update={"state": "running"}))
@@ -160,6 +164,20 @@ async def _sync_error(
 
 def _failed(summary: str) -> SourceStatus:
     return SourceStatus(last_sync=time.time(), ok=False, summary=summary)
+
+
+async def check_remote(context: WorkerContext, request: JobRequest, remote: Source) -> None:
+    """A lore-remote source stores nothing: its "sync" checks that the other Lore answers with its key, so
+    `/lore sources` shows whether it is reachable (a failed check deletes nothing, there is nothing here)."""
+    federation = Federation(context.registry, context.settings.remote_timeout)
+    try:
+        status = await federation.probe(remote)
+    finally:
+        await federation.close()
+    await context.registry.record(remote.id, status)
+    verdict = "answers" if status.ok else "does not answer"
+    log.info("remote %s %s: %s", remote.id, verdict, status.summary)
+    await context.tell(request.requested_by, f"Check of `{remote.id}`: it {verdict} ({status.summary}).")
 
 
 def finished_text(result: SyncResult, chunks: int) -> str:

@@ -63,3 +63,13 @@ def sources() -> str:
 def audit() -> str:
     """Who changed which source, when (a list of JSON entries, newest last)."""
     return f"{PREFIX}audit"
+
+
+def apikeys() -> str:
+    """API keys: a hash of key id -> record JSON (the key's hash, principal and limit; never the key)."""
+    return f"{PREFIX}apikeys"
+
+
+def api_rate(key_id: str, window: int) -> str:
+    """Requests made with one API key in one rate-limit window."""
+    return f"{PREFIX}apirate:{key_id}:{window}"

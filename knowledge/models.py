@@ -115,3 +115,8 @@ class Answer(BaseModel):
     answer: str
     mode: AnswerMode
     citations: list[Citation]
+    skipped: list[str] = Field(
+        default_factory=list,
+        exclude=True,
+        description="Federated sources that did not answer in time (not part of `lore ask --json`).",
+    )

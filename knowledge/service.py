@@ -3,29 +3,52 @@ the settings and closed by its owner. The CLI, the terminal chat and the bot all
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 
+from pydantic import BaseModel, Field
+
 from knowledge.access import Principal
-from knowledge.answering.answerer import Answerer, AnswerEvent
+from knowledge.answering.answerer import Answerer, AnswerEvent, Final
 from knowledge.answering.rewrite import standalone_question
 from knowledge.embedding.cache import CachedEmbedder
 from knowledge.embedding.factory import open_embedder
+from knowledge.federation import Federation
 from knowledge.index.base import Index
 from knowledge.index.factory import open_index
+from knowledge.kv.redis import RedisStore
 from knowledge.models import Answer, ScoredChunk, SearchResult
-from knowledge.retrieval import Mode, Retriever
+from knowledge.retrieval import Mode, Retriever, diversify, weighted_rrf
 from knowledge.settings import Settings
+from knowledge.sources import open_registry
 from knowledge.sparse import SparseEncoder, Tokenizer
 
 History = Sequence[tuple[str, str]]
 
 
+class Retrieved(BaseModel):
+    """The hits for a question, and the federated sources skipped because they did not answer in time."""
+
+    hits: list[ScoredChunk]
+    skipped: list[str] = Field(default_factory=list)
+
+
 class Knowledge:
     """Search and answer over the index, always as a principal."""
 
-    def __init__(self, settings: Settings, index: Index, embedder: CachedEmbedder) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        index: Index,
+        embedder: CachedEmbedder,
+        federation: Federation | None = None,
+        on_close: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """`federation` asks other Lore deployments (lore-remote sources) at question time."""
         self.settings = settings
+        self.federation = federation
+        self._on_close = on_close
         self.index = index
         self.embedder = embedder
         self.sparse = SparseEncoder(Tokenizer(cjk=settings.cjk_tokenizer))
@@ -34,10 +57,19 @@ class Knowledge:
 
     @classmethod
     async def open(cls, settings: Settings) -> Knowledge:
-        """Open the configured index and embedder (creating the index if it is new)."""
+        """Open the configured index and embedder (creating the index if it is new), and the federation
+        over the source registry (Redis or the registry file)."""
         index = open_index(settings)
         await index.ensure()
-        return cls(settings, index, open_embedder(settings))
+        store = RedisStore(settings.redis_url) if settings.redis_url else None
+        federation = Federation(open_registry(settings, store), settings.remote_timeout)
+
+        async def release() -> None:
+            await federation.close()
+            if store is not None:
+                await store.close()
+
+        return cls(settings, index, open_embedder(settings), federation, release)
 
     async def __aenter__(self) -> Knowledge:
         return self
@@ -48,8 +80,30 @@ class Knowledge:
     async def hits(
         self, query: str, principal: Principal, *, k: int | None = None, mode: Mode = "hybrid"
     ) -> list[ScoredChunk]:
-        """The chunks that best match `query` among those `principal` may read."""
-        return await self.retriever.search(query, principal.sorted(), k=k, mode=mode)
+        """The chunks that best match `query` among those `principal` may read (here and federated)."""
+        return (await self.retrieve(query, principal, k=k, mode=mode)).hits
+
+    async def retrieve(
+        self, query: str, principal: Principal, *, k: int | None = None, mode: Mode = "hybrid"
+    ) -> Retrieved:
+        """The best chunks of this index and of the federated Lore deployments `principal` may use, fused
+        by rank (RRF); a remote that does not answer within `LORE_REMOTE_TIMEOUT` is named in `skipped`."""
+        k = k or self.settings.top_k
+        if self.federation is None or not query.strip():
+            return Retrieved(hits=await self.retriever.search(query, principal.sorted(), k=k, mode=mode))
+        local, remote = await asyncio.gather(
+            self.retriever.search(query, principal.sorted(), k=k, mode=mode),
+            self.federation.search(query, principal, k),
+        )
+        if not remote.rankings:
+            return Retrieved(hits=local, skipped=remote.skipped)
+        rankings = [local, *remote.rankings]
+        fused = weighted_rrf([(ranking, 1.0) for ranking in rankings], self.settings.rrf_k)
+        # Equal ranks tie (each side's first is 1/(k+1)); the side's own hybrid score, which every Lore
+        # computes alike, breaks the tie, so a strong remote first beats a weak local first.
+        own = {hit.chunk.id: hit.score for ranking in rankings for hit in ranking}
+        fused.sort(key=lambda hit: (-round(hit.score, 12), -own[hit.chunk.id]))
+        return Retrieved(hits=diversify(fused, k, self.settings.max_chunks_per_doc), skipped=remote.skipped)
 
     async def search(self, query: str, principal: Principal, *, k: int | None = None) -> list[SearchResult]:
         """`lore search`: the best chunks as results."""
@@ -62,19 +116,25 @@ class Knowledge:
     async def ask(self, question: str, principal: Principal, history: History = ()) -> Answer:
         """`lore ask`: a cited answer from what `principal` may read (follow-ups made standalone first)."""
         query = await self.standalone(question, history)
-        return await self.answerer.answer(query, await self.hits(query, principal), history=history)
+        found = await self.retrieve(query, principal)
+        answer = await self.answerer.answer(query, found.hits, history=history)
+        return answer.model_copy(update={"skipped": found.skipped})
 
     async def ask_stream(
         self, question: str, principal: Principal, history: History = ()
     ) -> AsyncIterator[AnswerEvent]:
         """The answer as it is written, then the final cited answer."""
         query = await self.standalone(question, history)
-        hits = await self.hits(query, principal)
-        async for event in self.answerer.stream(query, hits, history=history):
+        found = await self.retrieve(query, principal)
+        async for event in self.answerer.stream(query, found.hits, history=history):
+            if isinstance(event, Final):
+                event = Final(answer=event.answer.model_copy(update={"skipped": found.skipped}))
             yield event
 
     async def close(self) -> None:
-        """Close the answerer, embedder and index."""
+        """Close the answerer, embedder, index and what `open` opened for the federation."""
+        if self._on_close is not None:
+            await self._on_close()
         await self.answerer.close()
         await self.embedder.close()
         await self.index.close()

@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SECRET_FIELDS = (
+    "mcp_key",
     "llm_api_key",
     "embedding_api_key",
     "qdrant_api_key",
@@ -149,6 +150,21 @@ class Settings(BaseSettings):
     )
     answer_timeout: float = Field(
         150.0, gt=0, description="Seconds after which a question gets an honest timeout message."
+    )
+
+    # Knowledge API, MCP and federation
+    api_port: int = Field(8788, ge=1, le=65535, description="Port of `lore api` (/v1/search, /v1/answer).")
+    api_rate_limit: int = Field(
+        60, ge=0, description="Requests per minute of a new API key, unless its creator sets another."
+    )
+    mcp_key: SecretStr | None = Field(
+        None, description="The API key `lore mcp` answers as (its principal); create one with `lore apikey`."
+    )
+    remote_timeout: float = Field(
+        2.0,
+        gt=0,
+        le=30,
+        description="Seconds a federated Lore (lore-remote source) may take before it is skipped.",
     )
 
     @field_validator("admins", mode="before")

@@ -26,6 +26,8 @@ from knowledge.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_ERRORS = 10  # recent document errors kept on a source's status
+FILES_KIND = "files"
+REMOTE_KIND = "lore-remote"  # another Lore deployment, asked at question time (knowledge/federation.py)
 SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
@@ -90,8 +92,10 @@ class Source(BaseModel):
     """A source to keep in sync. `every` is the seconds between syncs (0 = only when asked)."""
 
     id: str = Field(description="Lower-case name, e.g. handbook; also the source of its documents.")
-    kind: str = Field("files", description="The connector kind (only 'files' today).")
-    location: list[str] = Field(description="Absolute folders or files (files kind).")
+    kind: str = Field(FILES_KIND, description="The connector kind: files, or lore-remote (federation).")
+    location: list[str] = Field(
+        description="Absolute folders or files (files kind); the other Lore's base URL (lore-remote)."
+    )
     access: list[str] = Field(description="Access strings of every document, unless a folder overrides them.")
     overrides: dict[str, list[str]] = Field(
         default_factory=dict, description="Folder prefix -> access strings; the longest matching prefix wins."
@@ -142,10 +146,20 @@ class Source(BaseModel):
 
     @model_validator(mode="after")
     def _absolute(self) -> Source:
-        if self.kind == "files":
+        if self.kind == FILES_KIND:
             relative = [p for p in self.location if not Path(p).is_absolute()]
             if relative:
                 raise ValueError(f"file locations must be absolute paths: {', '.join(relative)}")
+        if self.kind == REMOTE_KIND:
+            if len(self.location) != 1 or not re.match(r"^https?://[^/\s]+", self.location[0]):
+                raise ValueError(
+                    "a lore-remote source needs one base URL of the other Lore's API, e.g. "
+                    "https://lore.hr.example.com"
+                )
+            if self.credentials is None or self.overrides:
+                raise ValueError(
+                    "a lore-remote source needs credentials (where its API key is kept) and no overrides"
+                )
         return self
 
 

@@ -17,7 +17,7 @@ from knowledge.index.base import IndexUnavailable
 from knowledge.kv.base import StoreUnavailable
 from knowledge.settings import Settings, load_settings
 
-COMMANDS = ("ingest", "search", "ask", "chat", "bot", "worker", "sources", "doctor")
+COMMANDS = ("ingest", "search", "ask", "chat", "bot", "worker", "sources", "api", "mcp", "apikey", "doctor")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +64,27 @@ def build_parser() -> argparse.ArgumentParser:
     sources.add_argument(
         "words", nargs="*", metavar="ARG", help="add: files ID FOLDERS access=... [every=1h]; remove/sync: ID"
     )
+
+    api = sub.add_parser("api", help="serve the Knowledge API (/v1/search, /v1/answer, /openapi.json)")
+    api.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    api.add_argument("--port", type=int, default=None, help="port (default LORE_API_PORT)")
+
+    mcp = sub.add_parser("mcp", help="serve Lore to AI agents over MCP, as the key in LORE_MCP_KEY")
+    mcp.add_argument("--http", action="store_true", help="streamable HTTP instead of stdio")
+    mcp.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1)")
+    mcp.add_argument("--port", type=int, default=8789, help="HTTP port (default 8789)")
+
+    apikey = sub.add_parser("apikey", help="create, list or revoke Knowledge API keys")
+    apikey.add_argument("action", choices=["create", "list", "revoke"])
+    apikey.add_argument("name", nargs="?", default=None, help="create/revoke: the key's name (or id)")
+    apikey.add_argument(
+        "--access",
+        action="append",
+        default=[],
+        metavar="ACCESS",
+        help="create: what the key may read, beyond public: group:NAME or user:EMAIL (repeat)",
+    )
+    apikey.add_argument("--rate", type=int, default=None, help="create: requests per minute (0 = no limit)")
 
     sub.add_parser("doctor", help="print the effective configuration and check every service")
     return parser

@@ -21,6 +21,7 @@ import aiohttp
 from bot.runtime import BotRuntime
 from ingestion.connectors.files import FilesConnector
 from ingestion.sync import SyncEngine
+from knowledge.apikeys import ApiKeys
 from knowledge.audit import AuditLog
 from knowledge.jobs import Jobs
 from knowledge.kv.base import KeyValue
@@ -294,14 +295,15 @@ async def bot_harness(
     registry: Registry | None = None,
     audit: AuditLog | None = None,
     jobs: Jobs | None = None,
+    keys: ApiKeys | None = None,
 ) -> AsyncIterator[Bot]:
     """One bot replica per store (give the same Redis store twice for two replicas), serving HTTP;
-    with `registry`, `audit` and `jobs` they manage sources too."""
+    with `registry`, `audit` and `jobs` they manage sources too, with `keys` and `audit` API keys."""
     async with AsyncExitStack() as stack:
         runtimes, urls = [], []
         for store in stores:
             runtime = await BotRuntime.open(
-                settings, kb=kb, store=store, registry=registry, audit=audit, jobs=jobs
+                settings, kb=kb, store=store, registry=registry, audit=audit, jobs=jobs, keys=keys
             )
             stack.push_async_callback(runtime.close)
             port = free_port()

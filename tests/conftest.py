@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -43,7 +43,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+def wait_for_port(port: int, proc: subprocess.Popen[Any], timeout: float = 60.0) -> None:
     """Block until `proc` accepts connections on `port` (it may need to load a model first)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -1,21 +1,22 @@
 """`lore bot`: Lore in Slack, over Socket Mode (SLACK_APP_TOKEN) or HTTP (`/slack/events`).
 
-Sources are managed from Slack (`/lore`) with the registry, audit log and jobs composed here: on Redis and
-arq when `LORE_REDIS_URL` is set (a separate `lore worker` runs the jobs); otherwise in files under
-`LORE_DATA_DIR` with the jobs and the sync schedule run inside this process, which owns the on-disk index.
+Sources and API keys are managed from Slack (`/lore`) with the registry, audit log, jobs and key store
+composed here: on Redis and arq when `LORE_REDIS_URL` is set (a separate `lore worker` runs the jobs);
+otherwise in files under `LORE_DATA_DIR` with the jobs and the sync schedule run inside this process, which
+owns the on-disk index.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from contextlib import AsyncExitStack
 
 from bot.runtime import BotRuntime, SlackSetupError
 from ingestion.scheduler import Scheduler
 from ingestion.worker import WorkerContext, inline_jobs
+from knowledge.apikeys import open_keys
 from knowledge.audit import open_audit
 from knowledge.jobs import Jobs
 from knowledge.jobs_arq import ArqJobs
@@ -23,6 +24,7 @@ from knowledge.kv.factory import open_store
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
 from knowledge.sources import Registry, open_registry
+from lore.commands.signals import stop_on_signals
 from lore.runtime import open_engine
 
 
@@ -36,10 +38,7 @@ async def bot(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     async with AsyncExitStack() as stack:
         kb = await Knowledge.open(settings)
         stack.push_async_callback(kb.close)
@@ -49,7 +48,13 @@ async def bot(args: argparse.Namespace, settings: Settings) -> int:
         jobs = await _jobs(stack, kb, registry, settings, stop)
         try:
             runtime = await BotRuntime.open(
-                settings, kb=kb, store=store, registry=registry, audit=open_audit(settings, store), jobs=jobs
+                settings,
+                kb=kb,
+                store=store,
+                registry=registry,
+                audit=open_audit(settings, store),
+                jobs=jobs,
+                keys=open_keys(settings, store),
             )
         except SlackSetupError as exc:
             print(f"lore bot: {exc}", file=sys.stderr)

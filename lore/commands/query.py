@@ -95,6 +95,8 @@ async def _stream_answer(
         print("\n\n(replaced:)\n" + final.answer if shown else final.answer, end="")
     print()
     print(render_sources(final))
+    if final.skipped:
+        print(f"(not searched this time: {', '.join(final.skipped)} did not answer in time)")
     return final
 
 

@@ -1,0 +1,75 @@
+"""Who is calling the Knowledge API: the bearer key, checked against the key store, and its rate limit."""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import BaseModel
+
+from knowledge import keys
+from knowledge.apikeys import ApiKey, ApiKeys
+from knowledge.kv.base import KeyValue
+
+WINDOW = 60  # seconds of a rate-limit window
+BEARER = "bearer "
+
+
+class Refusal(BaseModel):
+    """Why a request is refused: the HTTP status, the error code and how to fix it."""
+
+    status: int
+    code: str
+    message: str
+    retry_after: int | None = None
+
+
+MISSING = Refusal(
+    status=401,
+    code="unauthorized",
+    message="send an API key as `Authorization: Bearer <key>`; an admin creates one with "
+    "`/lore apikey create NAME access=…` or `lore apikey create NAME`",
+)
+WRONG = Refusal(
+    status=401,
+    code="unauthorized",
+    message="this API key is unknown or revoked: ask an admin for a new one (`/lore apikey list` shows keys)",
+)
+
+
+def bearer(header: str | None) -> str | None:
+    """The key in an `Authorization: Bearer …` header, or None."""
+    if header is None or not header.lower().startswith(BEARER):
+        return None
+    key = header[len(BEARER) :].strip()
+    return key or None
+
+
+class Gate:
+    """Lets a request in with a valid key within its rate limit; the limit is counted in the shared store, so
+    it holds across API replicas."""
+
+    def __init__(self, api_keys: ApiKeys, store: KeyValue) -> None:
+        self.api_keys = api_keys
+        self.store = store
+
+    async def admit(self, header: str | None) -> ApiKey | Refusal:
+        """The caller's key, or why it is refused (missing, wrong or revoked key; over its rate limit)."""
+        key = bearer(header)
+        if key is None:
+            return MISSING
+        found = await self.api_keys.verify(key)
+        if found is None:
+            return WRONG
+        if found.rate_limit:
+            now = time.time()
+            window = int(now // WINDOW)
+            count = await self.store.incr(keys.api_rate(found.id, window), WINDOW * 2)
+            if count > found.rate_limit:
+                return Refusal(
+                    status=429,
+                    code="rate_limited",
+                    message=f"this key may make {found.rate_limit} requests a minute; wait and try again, "
+                    "or ask an admin for a key with a higher limit",
+                    retry_after=max(1, int((window + 1) * WINDOW - now) + 1),
+                )
+        return found

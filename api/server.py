@@ -1,0 +1,205 @@
+"""The Knowledge API over HTTP (aiohttp): `POST /v1/search`, `POST /v1/answer` (JSON, or server-sent events),
+`GET /openapi.json` and `GET /healthz`. Every `/v1` request is admitted by its API key and answered under that
+key's principal; every error is an `ApiError` that says how to fix it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from api import queries
+from api.auth import Gate, Refusal
+from api.openapi import SSE, openapi_document
+from api.schemas import AnswerRequest, ApiError, Delta, ErrorCode, FieldError, SearchRequest
+from knowledge.answering.llm import LLMError
+from knowledge.apikeys import ApiKey
+from knowledge.embedding.base import EmbeddingError
+from knowledge.index.base import IndexUnavailable
+from knowledge.kv.base import StoreUnavailable
+from knowledge.service import Knowledge
+from knowledge.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 2 * 1024 * 1024  # above the largest valid request (10 turns, all escaped)
+KEY = web.RequestKey("api_key", ApiKey)
+UNAVAILABLE = (IndexUnavailable, EmbeddingError, StoreUnavailable, LLMError)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _version() -> str:
+    try:
+        return version("lore")
+    except PackageNotFoundError:
+        return "0"
+
+
+def error(
+    status: int,
+    code: ErrorCode,
+    message: str,
+    fields: list[FieldError] | None = None,
+    retry: int | None = None,
+) -> web.Response:
+    """An `ApiError` response."""
+    body = ApiError(error=code, message=message, fields=fields or [])
+    headers = {"Retry-After": str(retry)} if retry is not None else None
+    return web.json_response(body.model_dump(), status=status, headers=headers)
+
+
+def unavailable(exc: BaseException) -> str:
+    """What to tell a caller when a service behind the API fails (the details go to the log only)."""
+    what = {
+        IndexUnavailable: "the search index is unreachable",
+        EmbeddingError: "the embedding service is unreachable",
+        StoreUnavailable: "the shared store (Redis) is unreachable",
+        LLMError: "the language model is unreachable",
+    }
+    reason = next((text for kind, text in what.items() if isinstance(exc, kind)), "answering took too long")
+    return f"Lore cannot answer right now: {reason}. Try again shortly."
+
+
+def _refused(refusal: Refusal) -> web.Response:
+    response = error(refusal.status, refusal.code, refusal.message, retry=refusal.retry_after)  # type: ignore[arg-type]
+    if refusal.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="lore"'
+    return response
+
+
+def _invalid(exc: ValidationError) -> web.Response:
+    fields = [
+        FieldError(field=".".join(str(p) for p in e["loc"]) or "body", message=e["msg"]) for e in exc.errors()
+    ]
+    names = ", ".join(f.field for f in fields)
+    return error(422, "invalid_request", f"fix these fields: {names} (see /openapi.json)", fields)
+
+
+class KnowledgeApi:
+    """The API's routes over one knowledge base, one key store gate and the settings."""
+
+    def __init__(self, kb: Knowledge, gate: Gate, settings: Settings) -> None:
+        self.kb = kb
+        self.gate = gate
+        self.settings = settings
+        self.document = openapi_document(_version())
+
+    def app(self) -> web.Application:
+        """The aiohttp application (mountable beside other routes)."""
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._guard])
+        app.router.add_post("/v1/search", self._search)
+        app.router.add_post("/v1/answer", self._answer)
+        app.router.add_get("/openapi.json", self._openapi)
+        app.router.add_get("/healthz", self._healthz)
+        return app
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Admit `/v1` requests by key; turn failures into `ApiError`s (with a reference id in the log)."""
+        started = time.monotonic()
+        key: ApiKey | None = None
+        try:
+            if request.path.startswith("/v1/"):
+                admitted = await self.gate.admit(request.headers.get("Authorization"))
+                if isinstance(admitted, Refusal):
+                    return _refused(admitted)
+                key = admitted
+                request[KEY] = key
+            response = await handler(request)
+        except web.HTTPException as exc:
+            if exc.status == 413:
+                return error(413, "invalid_request", f"the body is larger than {MAX_BODY // 1024} KB")
+            raise
+        except UNAVAILABLE as exc:
+            log.warning("%s %s: unavailable: %s", request.method, request.path, exc)
+            return error(503, "unavailable", unavailable(exc), retry=30)
+        except TimeoutError:
+            return error(
+                503,
+                "unavailable",
+                "the answer took too long; try again, or ask a narrower question",
+                retry=10,
+            )
+        except Exception:
+            ref = uuid.uuid4().hex[:8]
+            log.exception("%s %s failed (reference %s)", request.method, request.path, ref)
+            return error(500, "internal", f"Lore failed on its side (reference {ref}); tell whoever runs it")
+        log.info(
+            "%s %s %d key=%s %.0f ms",
+            request.method,
+            request.path,
+            response.status,
+            key.id if key else "-",
+            1000 * (time.monotonic() - started),
+        )
+        return response
+
+    async def _body(self, request: web.Request, model: type[BaseModel]) -> BaseModel | web.Response:
+        raw = await request.read()
+        try:
+            data: Any = json.loads(raw) if raw else None
+        except (ValueError, UnicodeDecodeError):
+            return error(400, "invalid_json", 'the body must be a JSON object, e.g. {"query": "…"}')
+        if not isinstance(data, dict):
+            return error(400, "invalid_json", 'the body must be a JSON object, e.g. {"query": "…"}')
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            return _invalid(exc)
+
+    async def _search(self, request: web.Request) -> web.Response:
+        body = await self._body(request, SearchRequest)
+        if isinstance(body, web.Response):
+            return body
+        assert isinstance(body, SearchRequest)
+        async with asyncio.timeout(self.settings.answer_timeout):
+            found = await queries.search(self.kb, request[KEY].principal, body)
+        return web.json_response(found.model_dump(mode="json"))
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
+        body = await self._body(request, AnswerRequest)
+        if isinstance(body, web.Response):
+            return body
+        assert isinstance(body, AnswerRequest)
+        key: ApiKey = request[KEY]
+        if body.stream or SSE in request.headers.get("Accept", ""):
+            return await self._answer_events(request, key, body)
+        async with asyncio.timeout(self.settings.answer_timeout):
+            answer = await queries.answer(self.kb, key.principal, body)
+        return web.json_response(answer.model_dump(mode="json"))
+
+    async def _answer_events(
+        self, request: web.Request, key: ApiKey, body: AnswerRequest
+    ) -> web.StreamResponse:
+        """Server-sent events: `delta`s, then `final` (or `error` when answering fails midway)."""
+        response = web.StreamResponse(headers={"Content-Type": SSE, "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        try:
+            async with asyncio.timeout(self.settings.answer_timeout):
+                async for event in queries.answer_events(self.kb, key.principal, body):
+                    name = "delta" if isinstance(event, Delta) else "final"
+                    await response.write(_sse(name, event))
+        except (*UNAVAILABLE, TimeoutError) as exc:
+            log.warning("streamed answer failed: %s", exc)
+            failure = ApiError(error="unavailable", message=unavailable(exc))
+            await response.write(_sse("error", failure))
+        await response.write_eof()
+        return response
+
+    async def _openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(self.document)
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+
+def _sse(name: str, model: BaseModel) -> bytes:
+    return f"event: {name}\ndata: {model.model_dump_json()}\n\n".encode()

@@ -1,0 +1,171 @@
+"""Federated search: other Lore deployments asked at question time, their results fused with ours.
+
+A `lore-remote` source names another Lore's base URL and where its API key is kept. Nothing of the remote's
+content is stored here: every question asks the remotes the asker may use (the source's own access list,
+checked here) through their `/v1/search`, under the remote key's principal (checked there). Each remote gets
+`LORE_REMOTE_TIMEOUT` seconds; one that is slow, down or refuses the key is skipped and named, never waited
+for past the budget and never allowed to break the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+
+import aiohttp
+from pydantic import BaseModel, ValidationError
+
+from knowledge.access import Principal
+from knowledge.kv.base import StoreUnavailable
+from knowledge.models import Chunk, ScoredChunk
+from knowledge.sources import REMOTE_KIND, CredentialsError, Registry, Source, SourceStatus
+
+log = logging.getLogger(__name__)
+
+__all__ = ["REMOTE_KIND", "Federated", "Federation", "RemoteError"]
+PROBE_TIMEOUT = 10.0  # seconds a health check of a remote may take
+_EPOCH = datetime.fromtimestamp(0, UTC)
+
+
+class RemoteError(RuntimeError):
+    """A remote Lore did not give results; the message says why and what to check."""
+
+
+class RemoteResult(BaseModel):
+    """One result of a remote's `/v1/search` (the fields this side uses)."""
+
+    doc_id: str
+    source: str
+    title: str
+    url: str = ""
+    text: str
+    score: float = 0.0
+    updated_at: datetime | None = None
+
+
+class RemoteResponse(BaseModel):
+    """A remote's `/v1/search` response."""
+
+    results: list[RemoteResult]
+
+
+class Federated(BaseModel):
+    """Each remote's ranking (best first), and the remotes that were skipped."""
+
+    rankings: list[list[ScoredChunk]]
+    skipped: list[str]
+
+
+def as_hit(remote: Source, rank: int, result: RemoteResult) -> ScoredChunk:
+    """A remote result as a hit of the `remote` source: its documents are `<remote source>/<doc id>`, and
+    it carries the remote source's access list (who here may see it)."""
+    chunk = Chunk(
+        source_id=remote.id,
+        doc_id=f"{result.source}/{result.doc_id}",
+        chunk_no=rank,
+        title=result.title,
+        url=result.url,
+        text=result.text,
+        updated_at=result.updated_at or _EPOCH,
+        acl=remote.access,
+    )
+    return ScoredChunk(chunk=chunk, score=result.score)
+
+
+class Federation:
+    """Asks the `lore-remote` sources of the registry; owns one HTTP session (`close()`)."""
+
+    def __init__(self, registry: Registry, timeout: float) -> None:
+        self.registry = registry
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        return self._session
+
+    async def remotes(self, principal: Principal) -> list[Source]:
+        """The remote sources `principal` may use (none when the registry cannot be read)."""
+        try:
+            records = await self.registry.all()
+        except (StoreUnavailable, OSError, ValidationError) as exc:
+            log.warning("federated sources left out: the source registry cannot be read (%s)", exc)
+            return []
+        return [
+            r.source for r in records if r.source.kind == REMOTE_KIND and principal.can_read(r.source.access)
+        ]
+
+    async def search(self, query: str, principal: Principal, k: int) -> Federated:
+        """Every usable remote's best `k` for `query`, asked at once within the time budget."""
+        remotes = await self.remotes(principal)
+        if not remotes:
+            return Federated(rankings=[], skipped=[])
+        found = await asyncio.gather(*(self._ranking(r, query, k) for r in remotes))
+        rankings = [hits for hits in found if hits is not None]
+        skipped = [r.id for r, hits in zip(remotes, found, strict=True) if hits is None]
+        return Federated(rankings=rankings, skipped=skipped)
+
+    async def _ranking(self, remote: Source, query: str, k: int) -> list[ScoredChunk] | None:
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self.timeout):
+                results = await self.ask(remote, query, k)
+        except TimeoutError:
+            log.warning("remote %s skipped: no answer within %.1f s", remote.id, self.timeout)
+            return None
+        except RemoteError as exc:
+            log.warning("remote %s skipped: %s", remote.id, exc)
+            return None
+        took = 1000 * (time.monotonic() - started)
+        log.info("remote %s: %d results in %.0f ms", remote.id, len(results), took)
+        return [as_hit(remote, rank, result) for rank, result in enumerate(results)]
+
+    async def ask(self, remote: Source, query: str, k: int) -> list[RemoteResult]:
+        """One remote's results for `query`; `RemoteError` saying what failed."""
+        url = remote.location[0].rstrip("/") + "/v1/search"
+        try:
+            key = remote.credentials.resolve() if remote.credentials is not None else ""
+        except CredentialsError as exc:
+            raise RemoteError(str(exc)) from exc
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        try:
+            async with self._http().post(url, json={"query": query, "k": k}, headers=headers) as response:
+                body = await response.read()
+                status = response.status
+        except aiohttp.ClientError as exc:
+            raise RemoteError(f"{url} cannot be reached ({type(exc).__name__}: {exc})") from exc
+        if status == 401:
+            raise RemoteError(f"{url} refused the API key (401): create a key there and store it here")
+        if status != 200:
+            raise RemoteError(f"{url} answered HTTP {status}: {body[:200]!r}")
+        try:
+            return RemoteResponse.model_validate_json(body).results[:k]
+        except ValidationError as exc:
+            raise RemoteError(
+                f"{url} did not answer like a Lore /v1/search ({exc.error_count()} errors): check its URL"
+            ) from exc
+
+    async def probe(self, remote: Source) -> SourceStatus:
+        """A remote's health as a source status (for `/lore sources`): reachable with its key, or why not."""
+        budget = max(self.timeout, PROBE_TIMEOUT)
+        try:
+            async with asyncio.timeout(budget):
+                results = await self.ask(remote, "lore federation check", 1)
+        except TimeoutError:
+            return SourceStatus(last_sync=time.time(), ok=False, summary=f"no answer within {budget:g} s")
+        except RemoteError as exc:
+            return SourceStatus(last_sync=time.time(), ok=False, summary=str(exc))
+        return SourceStatus(
+            last_sync=time.time(),
+            ok=True,
+            summary=f"reachable, the key works ({len(results)} result for a test query; "
+            "asked at question time, nothing stored here)",
+        )
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()

@@ -1,0 +1,81 @@
+"""`lore mcp`: Lore's knowledge for AI agents over MCP (stdio, or streamable HTTP with `--http`).
+
+The server answers as one API key, LORE_MCP_KEY: its principal decides what the agent may read. In stdio
+mode stdout carries the protocol only; everything else goes to stderr. In embedded mode the on-disk index is
+held by one process at a time, like `lore api`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from contextlib import AsyncExitStack
+
+from api.mcp_server import MCP_PATH, bind, build_mcp, serve_http, serve_stdio
+from knowledge.apikeys import ApiKey, ApiKeys, open_keys
+from knowledge.kv.redis import RedisStore
+from knowledge.service import Knowledge
+from knowledge.settings import Settings
+from lore.commands.signals import stop_on_signals
+
+log = logging.getLogger(__name__)
+
+MISSING_KEY = (
+    "lore mcp: set LORE_MCP_KEY to an API key (create one with `lore apikey create NAME --access …`)"
+)
+INACTIVE_KEY = (
+    "lore mcp: LORE_MCP_KEY is not an active API key (unknown, mistyped or revoked): `lore apikey list` "
+    "shows the keys; create one with `lore apikey create NAME --access …`"
+)
+
+
+async def mcp(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve `search_knowledge` and `answer_question` as LORE_MCP_KEY until the client leaves or SIGTERM."""
+    secret = settings.mcp_key.get_secret_value().strip() if settings.mcp_key else ""
+    if not secret:
+        print(MISSING_KEY, file=sys.stderr)
+        return 2
+    stop = stop_on_signals()
+    async with AsyncExitStack() as stack:
+        keys = await _keys(settings, stack)
+        key = await keys.verify(secret)
+        if key is None:
+            print(INACTIVE_KEY, file=sys.stderr)
+            return 2
+        sock = None
+        if args.http:  # before the model loads: a taken port fails at once
+            try:
+                sock = stack.enter_context(bind(args.host, args.port))
+            except OSError as exc:
+                where = f"{args.host}:{args.port}"
+                print(f"lore mcp: cannot listen on {where} ({exc.strerror}): use --port", file=sys.stderr)
+                return 2
+        kb = await stack.enter_async_context(await Knowledge.open(settings))
+        server = build_mcp(kb, key, check=lambda: keys.verify(secret))
+        if sock is None:
+            log.info("Lore MCP server on stdio, as API key %r", key.name)
+            await serve_stdio(server, stop)
+        else:
+            _announce(key, args.host, int(sock.getsockname()[1]))
+            await serve_http(server, secret, sock, stop)
+    return 0
+
+
+async def _keys(settings: Settings, stack: AsyncExitStack) -> ApiKeys:
+    """The API keys; on Redis, over a store closed with `stack`."""
+    if not settings.redis_url:
+        return open_keys(settings)
+    store = RedisStore(settings.redis_url)
+    stack.push_async_callback(store.close)
+    return open_keys(settings, store)
+
+
+def _announce(key: ApiKey, host: str, port: int) -> None:
+    where = f"[{host}]" if ":" in host else host
+    print(
+        f"Lore MCP server on http://{where}:{port}{MCP_PATH} (streamable HTTP), as API key {key.name!r}. "
+        "Clients send `Authorization: Bearer <LORE_MCP_KEY>`. Ctrl-C stops it.",
+        file=sys.stderr,
+        flush=True,
+    )

@@ -1,0 +1,268 @@
+"""Federated search: two Lore instances on loopback, the local one asking the remote's `/v1/search` at
+question time. Access holds on both sides; a slow, dead or refusing remote is skipped and named."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from qdrant_client import AsyncQdrantClient
+
+from bot import render
+from bot.source_form import FormError, fields_from_line, source_from_fields
+from ingestion.connectors.files import FilesConnector
+from ingestion.parse_pool import ParsePool
+from ingestion.state import SyncState
+from ingestion.sync import SyncEngine
+from ingestion.worker import WorkerContext, run_sync
+from knowledge.access import Principal
+from knowledge.embedding.cache import CachedEmbedder
+from knowledge.federation import Federation
+from knowledge.index.server import ServerIndex
+from knowledge.jobs import JobRequest
+from knowledge.service import Knowledge
+from knowledge.settings import Settings
+from knowledge.sources import Credentials, FileRegistry, Source
+from lore.runtime import sync_engine
+from tests.api_harness import ApiHarness, serving_api
+from tests.conftest import free_port, write_pages
+
+HR_PAGES = {
+    "leave.md": "# Parental leave\n\nParents get 16 weeks of paid parental leave, to be taken in the first "
+    "year.\n",
+}
+CASES_PAGES = {"case-17.md": "# Case 17\n\nThe Quiblix grievance is handled by the works council.\n"}
+STAFF = Principal.of(groups=["staff"])
+LEAVE = "How many weeks of parental leave do parents get?"
+
+
+@pytest.fixture
+async def remote(tmp_path: Path, embedder: CachedEmbedder) -> AsyncIterator[ApiHarness]:
+    """The remote Lore: its handbook for employees, its cases for HR only, served on a free port."""
+    settings = Settings(data_dir=tmp_path / "remote", _env_file=None)  # type: ignore[call-arg]
+    index = ServerIndex(AsyncQdrantClient(location=":memory:"), "lore", 384)
+    await index.ensure()
+    kb = Knowledge(settings, index, embedder)
+    state = SyncState(tmp_path / "remote-state.sqlite")
+    engine = sync_engine(kb, ParsePool(workers=0), state)
+    await engine.sync(
+        "hr-handbook", FilesConnector([write_pages(tmp_path / "hr", HR_PAGES)], ["group:employees"])
+    )
+    await engine.sync(
+        "hr-cases", FilesConnector([write_pages(tmp_path / "cases", CASES_PAGES)], ["group:hr"])
+    )
+    await state.close()
+    async with serving_api(kb, settings) as api:
+        yield api
+    await kb.answerer.close()
+    await index.close()
+
+
+async def federated(
+    local: Knowledge,
+    tmp_path: Path,
+    url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    key: str,
+    budget: float = 2.0,
+) -> Knowledge:
+    """The local Lore with a lore-remote source `hr-lore` at `url`, readable here by group:staff."""
+    monkeypatch.setenv("HR_LORE_KEY", key)
+    registry = FileRegistry(tmp_path / "local-sources.json")
+    await registry.put(
+        Source(
+            id="hr-lore",
+            kind="lore-remote",
+            location=[url],
+            access=["group:staff"],
+            credentials=Credentials(env="HR_LORE_KEY"),
+        )
+    )
+    federation = Federation(registry, budget)
+    return Knowledge(local.settings, local.index, local.embedder, federation, federation.close)
+
+
+async def test_remote_results_are_fused_and_marked_with_the_remote(
+    loaded_kb: Knowledge, remote: ApiHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = await remote.key("hq", ["group:employees"])
+    kb = await federated(loaded_kb, tmp_path, remote.url, monkeypatch, key)
+    found = await kb.retrieve("parental leave weeks and hotel reimbursement per night", STAFF)
+    answer = await kb.ask(LEAVE, STAFF)
+    await kb.close()
+    sources = {(h.chunk.source_id, h.chunk.doc_id) for h in found.hits}
+    assert ("hr-lore", "hr-handbook/leave.md") in sources
+    assert ("handbook", "expenses.md") in sources and found.skipped == []
+    assert "16 weeks" in answer.answer
+    assert (answer.citations[0].source, answer.citations[0].doc_id) == ("hr-lore", "hr-handbook/leave.md")
+
+
+async def test_the_remote_key_limits_what_comes_back(
+    loaded_kb: Knowledge, remote: ApiHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = await remote.key("hq", ["group:employees"])  # not group:hr: the cases stay at the remote
+    kb = await federated(loaded_kb, tmp_path, remote.url, monkeypatch, key)
+    admin_here = Principal.of(groups=["staff", "hr", "finance"])
+    found = await kb.retrieve("Quiblix grievance works council", admin_here)
+    await kb.close()
+    assert found.hits and "Quiblix" not in json.dumps([h.chunk.model_dump(mode="json") for h in found.hits])
+
+
+async def test_who_may_not_use_the_remote_never_reaches_it(
+    loaded_kb: Knowledge, remote: ApiHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = await remote.key("hq", ["group:employees"])
+    kb = await federated(loaded_kb, tmp_path, remote.url, monkeypatch, key)
+    found = await kb.retrieve(LEAVE, Principal.anonymous())
+    await kb.close()
+    assert all(h.chunk.source_id != "hr-lore" for h in found.hits)
+    assert found.skipped == [] and remote.served == []  # not asked, not even named
+
+
+async def test_a_dead_remote_is_skipped_and_named(
+    loaded_kb: Knowledge, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kb = await federated(loaded_kb, tmp_path, f"http://127.0.0.1:{free_port()}", monkeypatch, "lore_x")
+    answer = await kb.ask("How are hotels reimbursed?", STAFF)
+    await kb.close()
+    assert answer.skipped == ["hr-lore"] and "200 euros" in answer.answer
+
+
+async def test_a_slow_remote_costs_no_more_than_its_budget(
+    loaded_kb: Knowledge, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def hang(request: web.Request) -> web.Response:
+        await asyncio.sleep(30)
+        return web.json_response({"results": []})
+
+    app = web.Application()
+    app.router.add_post("/v1/search", hang)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    kb = await federated(loaded_kb, tmp_path, f"http://127.0.0.1:{port}", monkeypatch, "lore_x", budget=0.5)
+    await kb.retrieve("warm up", STAFF)  # the model and jieba load once, outside the timing
+    started = time.monotonic()
+    found = await kb.retrieve("How are hotels reimbursed?", STAFF)
+    took = time.monotonic() - started
+    await kb.close()
+    await runner.cleanup()
+    assert found.skipped == ["hr-lore"] and found.hits
+    assert took < 0.5 + 1.0
+
+
+async def test_a_refused_key_is_skipped_and_the_check_says_why(
+    loaded_kb: Knowledge, remote: ApiHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = await remote.key("hq", ["group:employees"])
+    await remote.keys.revoke("hq")
+    kb = await federated(loaded_kb, tmp_path, remote.url, monkeypatch, key)
+    found = await kb.retrieve(LEAVE, STAFF)
+    assert kb.federation is not None
+    status = await kb.federation.probe((await kb.federation.remotes(STAFF))[0])
+    await kb.close()
+    assert found.skipped == ["hr-lore"]
+    assert status.ok is False and "refused the API key" in status.summary
+
+
+async def test_access_holds_on_both_sides_through_both_apis(
+    loaded_kb: Knowledge,
+    remote: ApiHarness,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+) -> None:
+    key = await remote.key("hq", ["group:employees"])
+    kb = await federated(loaded_kb, tmp_path, remote.url, monkeypatch, key)
+    async with serving_api(kb, settings) as local:
+        staff = await local.key("staff-agent", ["group:staff"])
+        outsider = await local.key("outsider-agent", [])
+        _, for_staff = await local.post("/v1/search", {"query": LEAVE}, staff)
+        _, for_outsider = await local.post("/v1/search", {"query": LEAVE}, outsider)
+        _, answered = await local.post("/v1/answer", {"question": LEAVE}, staff)
+    await kb.close()
+    assert for_staff["results"][0]["source"] == "hr-lore" and for_staff["skipped"] == []
+    assert all(r["source"] != "hr-lore" for r in for_outsider["results"])
+    assert answered["citations"][0]["source"] == "hr-lore"
+
+
+def test_slack_names_the_remotes_that_were_skipped() -> None:
+    from knowledge.models import Answer
+
+    answer = Answer(
+        answer="Hotels up to 200 euros [1].", mode="extractive", citations=[], skipped=["hr-lore"]
+    )
+    blocks = render.answer_blocks(answer, answer_id="a1", now=datetime.now(UTC))
+    texts = json.dumps(blocks)
+    assert "Not searched this time: `hr-lore` did not answer in time." in texts
+    assert "skipped" not in answer.model_dump()  # `lore ask --json` keeps its shape
+
+
+def test_a_remote_is_added_with_the_one_line_form() -> None:
+    words = [
+        "lore-remote",
+        "hr-lore",
+        "https://lore.hr.example.com/",
+        "access=group:staff",
+        "credentials=HR_KEY",
+    ]
+    source = source_from_fields(*fields_from_line(words), added_by="U1")
+    assert (source.kind, source.location, source.access) == (
+        "lore-remote",
+        ["https://lore.hr.example.com"],
+        ["group:staff"],
+    )
+    assert source.credentials is not None and source.credentials.env == "HR_KEY"
+
+
+@pytest.mark.parametrize(
+    ("words", "field", "message"),
+    [
+        (["lore-remote", "hr", "lore.hr.example.com", "access=public", "credentials=K"], "location", "URL"),
+        (["lore-remote", "hr", "https://lore.hr", "access=public"], "credentials", "Required"),
+    ],
+)
+def test_a_wrong_remote_gets_a_specific_error(words: list[str], field: str, message: str) -> None:
+    with pytest.raises(FormError) as refused:
+        source_from_fields(*fields_from_line(words), added_by="U1")
+    assert message in refused.value.errors[field]
+
+
+async def test_the_worker_checks_a_remote_instead_of_syncing_it(
+    remote: ApiHarness,
+    tmp_path: Path,
+    engine: SyncEngine,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key = await remote.key("hq", ["group:employees"])
+    monkeypatch.setenv("HR_LORE_KEY", key)
+    registry = FileRegistry(tmp_path / "local-sources.json")
+    told: list[str] = []
+
+    async def notify(user: str | None, text: str) -> None:
+        told.append(text)
+
+    context = WorkerContext(settings=settings, engine=engine, registry=registry, notify=notify)
+    for url in (remote.url, f"http://127.0.0.1:{free_port()}"):
+        source = Source(
+            id="hr-lore",
+            kind="lore-remote",
+            location=[url],
+            access=["group:staff"],
+            credentials=Credentials(env="HR_LORE_KEY"),
+        )
+        await registry.put(source)
+        await run_sync(context, JobRequest(source_id="hr-lore", requested_by="UADMIN"))
+        record = await registry.get("hr-lore")
+        assert record is not None
+        assert record.status.ok is (url == remote.url) and record.status.last_sync is not None
+    assert await engine.index.count("hr-lore") == 0  # nothing of the remote is stored here
+    assert "it answers" in told[0] and "does not answer" in told[1] and "cannot be reached" in told[1]
