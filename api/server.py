@@ -191,6 +191,11 @@ class KnowledgeApi:
             log.warning("streamed answer failed: %s", exc)
             failure = ApiError(error="unavailable", message=unavailable(exc))
             await response.write(_sse("error", failure))
+        except Exception:  # the stream has begun: the failure must be an event, not a status
+            ref = uuid.uuid4().hex[:8]
+            log.exception("streamed answer failed (reference %s)", ref)
+            failure = ApiError(error="internal", message=f"Lore failed on its side (reference {ref})")
+            await response.write(_sse("error", failure))
         await response.write_eof()
         return response
 

@@ -1,12 +1,12 @@
 """`make bench`: retrieval quality, index speed, ingestion speed and bot latency; prints tables and writes
 docs/benchmarks.md.
 
-    .venv/bin/python -m bench.run [--quick] [--only retrieval,index,ingest,bot,sync] [--out FILE]
+    .venv/bin/python -m bench.run [--quick] [--only retrieval,index,ingest,bot,sync,federation] [--out FILE]
 
 The embedding cache of the retrieval corpora lives in `.lore-bench/` so that a second run is fast, and so
 does the bot benchmark's 100k-chunk index (built once, a few minutes); the ingestion-speed run always starts
-from an empty data dir (cold cache). The sync-speed section (worker job path, 10k-document re-sync) is opt-in:
-`--only sync`.
+from an empty data dir (cold cache). The sync-speed section (worker job path, 10k-document re-sync) and the
+federated-search section (a remote `lore api` process) are opt-in: `--only sync`, `--only federation`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import bot_latency, index_speed, ingest_speed, sync_speed
+from bench import bot_latency, federation, index_speed, ingest_speed, sync_speed
 from bench.common import DATA, bench_settings, ingest, table
 from bench.retrieval import Score, cmrc_corpus, evaluate, handbook_questions, temp_folder
 from knowledge.service import Knowledge
@@ -182,6 +182,8 @@ async def run(args: argparse.Namespace) -> str:
         sections.append(await bot_section(work, args.quick))
     if "sync" in only:
         sections.append(await sync_section(args.data, args.quick))
+    if "federation" in only:
+        sections.append(await federation_section(args.quick))
     return "\n".join(sections)
 
 
@@ -302,11 +304,38 @@ async def sync_section(data: Path, quick: bool) -> str:
     )
 
 
+FEDERATION_COMMAND = ".venv/bin/python -m bench.run --only federation --out /tmp/federation-bench.md"
+
+
+async def federation_section(quick: bool) -> str:
+    """Retrieval with a federated Lore: healthy, refusing connections, never answering; against alone."""
+    r = await federation.measure(runs=5 if quick else 30, slow_runs=2 if quick else 5)
+    rows = [
+        ["this Lore alone", f"{r.local_ms:.1f}", "1.00"],
+        ["one remote call alone (HTTP, the remote's retrieval)", f"{r.remote_call_ms:.1f}", ""],
+        ["with a healthy remote", f"{r.healthy_ms:.1f}", f"{r.healthy_ratio:.2f}"],
+        ["with a remote that refuses connections", f"{r.dead_ms:.1f}", f"{r.dead_ms / r.local_ms:.2f}"],
+        [f"with a remote that never answers (budget {r.budget_s:g} s)", f"{r.slow_ms:.1f}", ""],
+    ]
+    return (
+        "## Federated search\n\n"
+        f"`{FEDERATION_COMMAND}`. `kb.retrieve` of one question (embedding, hybrid query, fusion) on a local "
+        "Qdrant Edge index of three pages, as a principal that may use a `lore-remote` source. The remote is "
+        "a `lore api` process over three other pages with its own model, asked at the same time as the local "
+        f"index; medians of {r.runs} distinct questions per row (each embedded on both sides). Of the "
+        f"healthy runs' top hits, {r.healthy_remote_share:.0%} came from the remote.\n\n"
+        + table(["case", "p50 ms", "ratio to alone"], rows)
+        + "\n"
+    )
+
+
 def main() -> int:
     """Parse arguments, run, print and write the report."""
     parser = argparse.ArgumentParser(prog="bench.run")
     parser.add_argument("--quick", action="store_true", help="small subsets (a smoke run)")
-    parser.add_argument("--only", default="retrieval,index,ingest,bot", help="sections; sync is opt-in")
+    parser.add_argument(
+        "--only", default="retrieval,index,ingest,bot", help="sections; sync and federation are opt-in"
+    )
     parser.add_argument("--data", type=Path, default=DATA, help="the shared data folder")
     parser.add_argument("--work", default=".lore-bench", help="data dir of the benchmark indexes")
     parser.add_argument("--out", type=Path, default=None, help="write the report here")

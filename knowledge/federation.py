@@ -84,7 +84,7 @@ class Federation:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+            self._session = aiohttp.ClientSession()
         return self._session
 
     async def remotes(self, principal: Principal) -> list[Source]:
@@ -111,8 +111,7 @@ class Federation:
     async def _ranking(self, remote: Source, query: str, k: int) -> list[ScoredChunk] | None:
         started = time.monotonic()
         try:
-            async with asyncio.timeout(self.timeout):
-                results = await self.ask(remote, query, k)
+            results = await self.ask(remote, query, k, self.timeout)
         except TimeoutError:
             log.warning("remote %s skipped: no answer within %.1f s", remote.id, self.timeout)
             return None
@@ -123,8 +122,9 @@ class Federation:
         log.info("remote %s: %d results in %.0f ms", remote.id, len(results), took)
         return [as_hit(remote, rank, result) for rank, result in enumerate(results)]
 
-    async def ask(self, remote: Source, query: str, k: int) -> list[RemoteResult]:
-        """One remote's results for `query`; `RemoteError` saying what failed."""
+    async def ask(self, remote: Source, query: str, k: int, budget: float) -> list[RemoteResult]:
+        """One remote's results for `query` within `budget` seconds; `RemoteError` saying what failed,
+        `TimeoutError` when the budget runs out."""
         url = remote.location[0].rstrip("/") + "/v1/search"
         try:
             key = remote.credentials.resolve() if remote.credentials is not None else ""
@@ -132,7 +132,10 @@ class Federation:
             raise RemoteError(str(exc)) from exc
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         try:
-            async with self._http().post(url, json={"query": query, "k": k}, headers=headers) as response:
+            async with (
+                asyncio.timeout(budget),
+                self._http().post(url, json={"query": query, "k": k}, headers=headers) as response,
+            ):
                 body = await response.read()
                 status = response.status
         except aiohttp.ClientError as exc:
@@ -152,8 +155,7 @@ class Federation:
         """A remote's health as a source status (for `/lore sources`): reachable with its key, or why not."""
         budget = max(self.timeout, PROBE_TIMEOUT)
         try:
-            async with asyncio.timeout(budget):
-                results = await self.ask(remote, "lore federation check", 1)
+            results = await self.ask(remote, "lore federation check", 1, budget)
         except TimeoutError:
             return SourceStatus(last_sync=time.time(), ok=False, summary=f"no answer within {budget:g} s")
         except RemoteError as exc:

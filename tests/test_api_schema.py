@@ -17,9 +17,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from qdrant_client import AsyncQdrantClient
 
+from knowledge.access import Principal
 from knowledge.apikeys import open_keys
+from knowledge.embedding.cache import CachedEmbedder
+from knowledge.federation import Federation
+from knowledge.index.server import ServerIndex
+from knowledge.service import Knowledge
 from knowledge.settings import Settings
+from knowledge.sources import Credentials, FileRegistry, Source
 from tests.conftest import free_port, wait_for_port
 from tests.test_cli import LORE, lore
 
@@ -106,3 +113,37 @@ def test_schemathesis_finds_nothing_wrong(served: tuple[str, Path]) -> None:
     assert run.returncode == 0, summary
     counts = re.search(r"(\d+) generated, (\d+) passed", summary)
     assert counts is not None and counts[1] == counts[2] and int(counts[1]) >= 100, summary
+
+
+def test_another_lore_federates_with_this_one(
+    served: tuple[str, Path], tmp_path: Path, embedder: CachedEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second Lore (in this process) asks the `lore api` process: what comes back is what the key it holds
+    may read there."""
+    url, home = served
+    monkeypatch.setenv("HQ_FINANCE", new_key(home / "data", "hq-finance", ["group:finance"]))
+    monkeypatch.setenv("HQ_PUBLIC", new_key(home / "data", "hq-public", []))
+
+    async def texts(key_env: str) -> list[str]:
+        index = ServerIndex(AsyncQdrantClient(location=":memory:"), "lore", 384)
+        await index.ensure()
+        registry = FileRegistry(tmp_path / f"{key_env}.json")
+        remote = Source(
+            id="hq",
+            kind="lore-remote",
+            location=[url],
+            access=["group:staff"],
+            credentials=Credentials(env=key_env),
+        )
+        await registry.put(remote)
+        federation = Federation(registry, 5.0)
+        settings = Settings(data_dir=tmp_path / "local", _env_file=None)  # type: ignore[call-arg]
+        kb = Knowledge(settings, index, embedder, federation)
+        found = await kb.retrieve("What is the acquisition budget?", Principal.of(groups=["staff"]))
+        await federation.close()
+        await index.close()
+        assert found.skipped == [] and {h.chunk.source_id for h in found.hits} == {"hq"}
+        return [h.chunk.text for h in found.hits]
+
+    assert any("42 million" in text for text in asyncio.run(texts("HQ_FINANCE")))
+    assert not any("42 million" in text for text in asyncio.run(texts("HQ_PUBLIC")))

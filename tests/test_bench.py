@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import bot_latency, index_speed, ingest_speed, sync_speed
+from bench import bot_latency, federation, index_speed, ingest_speed, sync_speed
 from bench.common import normalise
 from bench.retrieval import CHAR_BUDGET, Question, score_question, span_in, within_budget
 from knowledge.models import Chunk, ScoredChunk
@@ -81,3 +81,10 @@ async def test_bot_latency_times_every_question_and_the_whole_burst(tmp_path: Pa
     for t in r.timed:
         assert t.ack_ms.p50 > 0 and 0 < t.first_reply_ms.p50 <= t.first_text_ms.p50 <= t.done_ms.p50
     assert r.burst_acked == r.burst_answered == 5 and r.burst_max_ack_ms < 3000 and r.burst_last_s > 0
+
+
+async def test_the_federation_bench_measures_all_four_cases() -> None:
+    r = await federation.measure(runs=2, slow_runs=1, budget=0.5)
+    assert min(r.local_ms, r.remote_call_ms, r.healthy_ms, r.dead_ms) > 0
+    assert 500 <= r.slow_ms < 2500  # a remote that never answers costs its budget, not more
+    assert r.healthy_remote_share == 0.5  # the leave question is answered from the remote, hotels here

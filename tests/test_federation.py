@@ -85,7 +85,14 @@ async def federated(
         )
     )
     federation = Federation(registry, budget)
-    return Knowledge(local.settings, local.index, local.embedder, federation, federation.close)
+    return Knowledge(local.settings, local.index, local.embedder, federation)
+
+
+async def release(kb: Knowledge) -> None:
+    """Close what `federated` opened (the index and embedder stay the fixture's)."""
+    assert kb.federation is not None
+    await kb.federation.close()
+    await kb.answerer.close()
 
 
 async def test_remote_results_are_fused_and_marked_with_the_remote(
@@ -95,7 +102,7 @@ async def test_remote_results_are_fused_and_marked_with_the_remote(
     kb = await federated(loaded_kb, tmp_path, remote.url, monkeypatch, key)
     found = await kb.retrieve("parental leave weeks and hotel reimbursement per night", STAFF)
     answer = await kb.ask(LEAVE, STAFF)
-    await kb.close()
+    await release(kb)
     sources = {(h.chunk.source_id, h.chunk.doc_id) for h in found.hits}
     assert ("hr-lore", "hr-handbook/leave.md") in sources
     assert ("handbook", "expenses.md") in sources and found.skipped == []
@@ -110,7 +117,7 @@ async def test_the_remote_key_limits_what_comes_back(
     kb = await federated(loaded_kb, tmp_path, remote.url, monkeypatch, key)
     admin_here = Principal.of(groups=["staff", "hr", "finance"])
     found = await kb.retrieve("Quiblix grievance works council", admin_here)
-    await kb.close()
+    await release(kb)
     assert found.hits and "Quiblix" not in json.dumps([h.chunk.model_dump(mode="json") for h in found.hits])
 
 
@@ -120,7 +127,7 @@ async def test_who_may_not_use_the_remote_never_reaches_it(
     key = await remote.key("hq", ["group:employees"])
     kb = await federated(loaded_kb, tmp_path, remote.url, monkeypatch, key)
     found = await kb.retrieve(LEAVE, Principal.anonymous())
-    await kb.close()
+    await release(kb)
     assert all(h.chunk.source_id != "hr-lore" for h in found.hits)
     assert found.skipped == [] and remote.served == []  # not asked, not even named
 
@@ -130,7 +137,7 @@ async def test_a_dead_remote_is_skipped_and_named(
 ) -> None:
     kb = await federated(loaded_kb, tmp_path, f"http://127.0.0.1:{free_port()}", monkeypatch, "lore_x")
     answer = await kb.ask("How are hotels reimbursed?", STAFF)
-    await kb.close()
+    await release(kb)
     assert answer.skipped == ["hr-lore"] and "200 euros" in answer.answer
 
 
@@ -152,7 +159,7 @@ async def test_a_slow_remote_costs_no_more_than_its_budget(
     started = time.monotonic()
     found = await kb.retrieve("How are hotels reimbursed?", STAFF)
     took = time.monotonic() - started
-    await kb.close()
+    await release(kb)
     await runner.cleanup()
     assert found.skipped == ["hr-lore"] and found.hits
     assert took < 0.5 + 1.0
@@ -167,7 +174,7 @@ async def test_a_refused_key_is_skipped_and_the_check_says_why(
     found = await kb.retrieve(LEAVE, STAFF)
     assert kb.federation is not None
     status = await kb.federation.probe((await kb.federation.remotes(STAFF))[0])
-    await kb.close()
+    await release(kb)
     assert found.skipped == ["hr-lore"]
     assert status.ok is False and "refused the API key" in status.summary
 
@@ -187,7 +194,7 @@ async def test_access_holds_on_both_sides_through_both_apis(
         _, for_staff = await local.post("/v1/search", {"query": LEAVE}, staff)
         _, for_outsider = await local.post("/v1/search", {"query": LEAVE}, outsider)
         _, answered = await local.post("/v1/answer", {"question": LEAVE}, staff)
-    await kb.close()
+    await release(kb)
     assert for_staff["results"][0]["source"] == "hr-lore" and for_staff["skipped"] == []
     assert all(r["source"] != "hr-lore" for r in for_outsider["results"])
     assert answered["citations"][0]["source"] == "hr-lore"

@@ -1,0 +1,193 @@
+"""Federated retrieval latency: what asking another Lore at question time costs.
+
+A remote Lore runs as its own process (`lore api` over a few handbook pages, its own model), as it would on
+another machine. The local Lore (Qdrant Edge, the bundled model) retrieves the same kind of question four
+ways: alone; with the healthy remote (the two asked at once, rankings fused); with a remote whose port
+refuses connections; with a remote that never answers (it costs the time budget, `LORE_REMOTE_TIMEOUT`).
+Every question text is distinct, so each one is really embedded on both sides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from bench.common import bench_settings, ingest, median_time
+from knowledge.access import Principal
+from knowledge.apikeys import open_keys
+from knowledge.federation import Federation
+from knowledge.service import Knowledge
+from knowledge.sources import Credentials, FileRegistry, Source
+from tests.conftest import free_port, wait_for_port
+
+LOCAL_PAGES = {
+    "expenses.md": "# Expenses\n\nHotels are reimbursed up to 200 euros a night; meals up to 75 a day.\n",
+    "time-off.md": "# Time off\n\nEveryone gets 25 days of paid holiday per year, requested in Workday.\n",
+    "security.md": "# Security\n\nLost laptops are reported to security@example.com within one hour.\n",
+}
+REMOTE_PAGES = {
+    "leave.md": "# Parental leave\n\nParents get 16 weeks of paid parental leave in the first year.\n",
+    "pension.md": "# Pension\n\nThe company adds 5 percent of salary to the pension plan every month.\n",
+    "sick.md": "# Sick leave\n\nReport sick to your manager before 10:00; a note is needed after 3 days.\n",
+}
+QUESTIONS = (
+    "How are hotels reimbursed",
+    "How much parental leave do parents get",
+    "What does the company add to the pension",
+    "How many days of holiday do we get",
+    "When is a sick note needed",
+)
+KEY_ENV = "BENCH_REMOTE_KEY"
+LORE = str(Path(sys.executable).parent / "lore")
+
+
+class FederationLatency(BaseModel):
+    """Median retrieval times (ms) of one question, by what the remote does."""
+
+    runs: int
+    budget_s: float
+    local_ms: float
+    remote_call_ms: float
+    healthy_ms: float
+    healthy_remote_share: float  # of the healthy runs' top hits, the fraction from the remote
+    dead_ms: float
+    slow_ms: float
+
+    @property
+    def healthy_ratio(self) -> float:
+        """Federated over local-only retrieval."""
+        return self.healthy_ms / self.local_ms
+
+
+def _write(folder: Path, pages: dict[str, str]) -> Path:
+    folder.mkdir(parents=True)
+    for name, text in pages.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def _env(data: Path) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("LORE_", "SLACK_"))}
+    return {**clean, "LORE_DATA_DIR": str(data)}
+
+
+async def _times(kb: Knowledge, label: str, runs: int, asker: Principal) -> tuple[float, list[str]]:
+    """Median ms of `runs` distinct questions, and the source of each run's top hit."""
+    spent, tops = [], []
+    for n in range(runs):
+        question = f"{QUESTIONS[n % len(QUESTIONS)]}? ({label} {n})"
+        started = time.perf_counter()
+        found = await kb.retrieve(question, asker)
+        spent.append(time.perf_counter() - started)
+        tops += [hit.chunk.source_id for hit in found.hits[:1]]
+    return 1000 * statistics.median(spent), tops
+
+
+async def _serve_nothing() -> tuple[web.AppRunner, int]:
+    """A server that takes `/v1/search` requests and never answers them."""
+
+    async def hang(request: web.Request) -> web.Response:
+        await asyncio.Event().wait()
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/v1/search", hang)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, port
+
+
+async def measure(runs: int = 30, slow_runs: int = 5, budget: float = 2.0) -> FederationLatency:
+    """Run the four cases; the remote `lore api` process is stopped at the end."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        remote_data = root / "remote-data"
+        pages = _write(root / "remote-pages", REMOTE_PAGES)
+        await asyncio.to_thread(
+            subprocess.run,
+            [LORE, "ingest", str(pages), "--source", "hr", "--access", "public"],
+            env=_env(remote_data),
+            check=True,
+            capture_output=True,
+        )
+        _, key = await open_keys(bench_settings(remote_data)).create("bench", [], 0, "bench")
+        os.environ[KEY_ENV] = key
+        port = free_port()
+        command = [LORE, "api", "--port", str(port)]
+        remote = await asyncio.to_thread(
+            subprocess.Popen, command, env=_env(remote_data), stderr=subprocess.DEVNULL
+        )
+        try:
+            await asyncio.to_thread(wait_for_port, port, remote)
+            return await _measure(root, f"http://127.0.0.1:{port}", runs, slow_runs, budget)
+        finally:
+            remote.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(remote.wait, 30)
+            shutil.rmtree(root, ignore_errors=True)
+
+
+async def _measure(root: Path, url: str, runs: int, slow_runs: int, budget: float) -> FederationLatency:
+    settings = bench_settings(root / "local-data", remote_timeout=budget)
+    registry = FileRegistry(settings.data_dir / "sources.json")
+    federation = Federation(registry, budget)
+    kb = await Knowledge.open(settings)
+    federated = Knowledge(settings, kb.index, kb.embedder, federation)
+    alone = Knowledge(settings, kb.index, kb.embedder)
+    asker = Principal.of(groups=["staff"])
+
+    async def remote_at(where: str) -> None:
+        source = Source(
+            id="hr-lore",
+            kind="lore-remote",
+            location=[where],
+            access=["group:staff"],
+            credentials=Credentials(env=KEY_ENV),
+        )
+        await registry.put(source)
+
+    try:
+        await ingest(kb, [_write(root / "local-pages", LOCAL_PAGES)], "handbook", ["public"])
+        await remote_at(url)
+        (source,) = await federation.remotes(asker)
+
+        async def remote_call() -> None:
+            await federation.ask(source, f"How much parental leave? ({time.perf_counter()})", 6, budget)
+
+        await _times(federated, "warm-up", 3, asker)  # model, jieba and connections, uncounted
+        local_ms, _ = await _times(alone, "local", runs, asker)
+        call_ms = 1000 * await median_time(remote_call, runs)
+        healthy_ms, tops = await _times(federated, "healthy", runs, asker)
+        await remote_at(f"http://127.0.0.1:{free_port()}")
+        dead_ms, _ = await _times(federated, "dead", runs, asker)
+        runner, port = await _serve_nothing()
+        await remote_at(f"http://127.0.0.1:{port}")
+        slow_ms, _ = await _times(federated, "slow", slow_runs, asker)
+        await runner.cleanup()
+    finally:
+        await federation.close()
+        await alone.answerer.close()
+        await federated.answerer.close()
+        await kb.close()
+    return FederationLatency(
+        runs=runs,
+        budget_s=budget,
+        local_ms=local_ms,
+        remote_call_ms=call_ms,
+        healthy_ms=healthy_ms,
+        healthy_remote_share=tops.count("hr-lore") / len(tops),
+        dead_ms=dead_ms,
+        slow_ms=slow_ms,
+    )
