@@ -79,11 +79,15 @@ class Result(SearchResult):
     Lore's results carry the lore-remote source's id as their source."""
 
     updated_at: datetime | None = None
+    similarity: float | None = Field(
+        None, description="Cosine similarity of the question and the text (dense search), when known."
+    )
 
     @classmethod
     def of(cls, hit: ScoredChunk) -> Result:
         """A retrieved chunk as a result."""
-        return cls(**to_result(hit).model_dump(), updated_at=hit.chunk.updated_at)
+        similarity = None if hit.similarity is None else round(hit.similarity, 6)
+        return cls(**to_result(hit).model_dump(), updated_at=hit.chunk.updated_at, similarity=similarity)
 
 
 class SearchResponse(BaseModel):

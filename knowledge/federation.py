@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import aiohttp
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["REMOTE_KIND", "Federated", "Federation", "RemoteError"]
 PROBE_TIMEOUT = 10.0  # seconds a health check of a remote may take
+COOLDOWN = 30.0  # seconds a remote that failed is skipped without being asked
 _EPOCH = datetime.fromtimestamp(0, UTC)
 
 
@@ -43,6 +45,7 @@ class RemoteResult(BaseModel):
     text: str
     score: float = 0.0
     updated_at: datetime | None = None
+    similarity: float | None = None
 
 
 class RemoteResponse(BaseModel):
@@ -71,15 +74,29 @@ def as_hit(remote: Source, rank: int, result: RemoteResult) -> ScoredChunk:
         updated_at=result.updated_at or _EPOCH,
         acl=remote.access,
     )
-    return ScoredChunk(chunk=chunk, score=result.score)
+    return ScoredChunk(chunk=chunk, score=result.score, similarity=result.similarity)
 
 
 class Federation:
-    """Asks the `lore-remote` sources of the registry; owns one HTTP session (`close()`)."""
+    """Asks the `lore-remote` sources of the registry; owns one HTTP session (`close()`).
 
-    def __init__(self, registry: Registry, timeout: float) -> None:
+    A remote that failed (no answer in time, unreachable, key refused) rests for `cooldown` seconds: the
+    questions asked meanwhile skip it at once instead of each waiting out the budget again. The first
+    question after the rest asks it again.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        timeout: float,
+        cooldown: float = COOLDOWN,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.registry = registry
         self.timeout = timeout
+        self.cooldown = cooldown
+        self._clock = clock
+        self._resting: dict[tuple[str, str], float] = {}  # (source id, url) -> when it may be asked again
         self._session: aiohttp.ClientSession | None = None
 
     def _http(self) -> aiohttp.ClientSession:
@@ -109,16 +126,20 @@ class Federation:
         return Federated(rankings=rankings, skipped=skipped)
 
     async def _ranking(self, remote: Source, query: str, k: int) -> list[ScoredChunk] | None:
-        started = time.monotonic()
+        started = self._clock()
+        resting = (remote.id, remote.location[0])
+        if self._resting.get(resting, 0.0) > started:
+            log.info("remote %s skipped: resting after a failure", remote.id)
+            return None
         try:
             results = await self.ask(remote, query, k, self.timeout)
-        except TimeoutError:
-            log.warning("remote %s skipped: no answer within %.1f s", remote.id, self.timeout)
+        except (TimeoutError, RemoteError) as exc:
+            why = f"no answer within {self.timeout:g} s" if isinstance(exc, TimeoutError) else str(exc)
+            log.warning("remote %s skipped for %g s: %s", remote.id, self.cooldown, why)
+            self._resting[resting] = self._clock() + self.cooldown
             return None
-        except RemoteError as exc:
-            log.warning("remote %s skipped: %s", remote.id, exc)
-            return None
-        took = 1000 * (time.monotonic() - started)
+        self._resting.pop(resting, None)
+        took = 1000 * (self._clock() - started)
         log.info("remote %s: %d results in %.0f ms", remote.id, len(results), took)
         return [as_hit(remote, rank, result) for rank, result in enumerate(results)]
 

@@ -75,10 +75,12 @@ class IndexedChunk(BaseModel):
 
 
 class ScoredChunk(BaseModel):
-    """A chunk returned by a query, with its fused score."""
+    """A chunk returned by a query, with its fused score and, when the dense search found it, its cosine
+    similarity to the question (comparable across Lore deployments that use the same embedding model)."""
 
     chunk: Chunk
     score: float
+    similarity: float | None = None
 
 
 class SearchResult(BaseModel):

@@ -50,6 +50,8 @@ class Retriever:
             hits = await self.index.query(
                 HybridQuery(grants=grants, dense=dense, sparse=sparse, limit=depth, source_ids=source_ids)
             )
+            if dense is not None:
+                hits = [hit.model_copy(update={"similarity": hit.score}) for hit in hits]
         else:  # two filtered queries, fused here (see `weighted_rrf` for why not in the engine)
             by_dense, by_sparse = await asyncio.gather(
                 self.index.query(HybridQuery(grants=grants, dense=dense, limit=depth, source_ids=source_ids)),
@@ -58,6 +60,7 @@ class Retriever:
                 ),
             )
             s = self.settings
+            by_dense = [hit.model_copy(update={"similarity": hit.score}) for hit in by_dense]
             hits = weighted_rrf([(by_dense, s.dense_weight), (by_sparse, s.sparse_weight)], s.rrf_k)
         if merge:
             hits = merge_neighbours(hits)
@@ -78,8 +81,12 @@ def weighted_rrf(rankings: list[tuple[list[ScoredChunk], float]], k: int) -> lis
             key = hit.chunk.id
             scores[key] = scores.get(key, 0.0) + weight / (k + rank)
             chunks.setdefault(key, hit)
+    similarity = {h.chunk.id: h.similarity for r, _ in rankings for h in r if h.similarity is not None}
     order = sorted(scores, key=lambda key: -scores[key])
-    return [ScoredChunk(chunk=chunks[key].chunk, score=scores[key]) for key in order]
+    return [
+        ScoredChunk(chunk=chunks[key].chunk, score=scores[key], similarity=similarity.get(key))
+        for key in order
+    ]
 
 
 def diversify(hits: list[ScoredChunk], k: int, per_doc: int) -> list[ScoredChunk]:
@@ -118,7 +125,7 @@ def merge_neighbours(hits: list[ScoredChunk]) -> list[ScoredChunk]:
         first, second = (kept.chunk, c) if slot == before else (c, kept.chunk)
         text = join_overlapping(first.text, second.text)
         chunk = first.model_copy(update={"text": text})
-        merged[slot] = ScoredChunk(chunk=chunk, score=kept.score)
+        merged[slot] = ScoredChunk(chunk=chunk, score=kept.score, similarity=kept.similarity)
         position[(c.source_id, c.doc_id, c.chunk_no)] = slot
     return [h for h in merged if h is not None]
 

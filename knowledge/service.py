@@ -99,10 +99,11 @@ class Knowledge:
             return Retrieved(hits=local, skipped=remote.skipped)
         rankings = [local, *remote.rankings]
         fused = weighted_rrf([(ranking, 1.0) for ranking in rankings], self.settings.rrf_k)
-        # Equal ranks tie (each side's first is 1/(k+1)); the side's own hybrid score, which every Lore
-        # computes alike, breaks the tie, so a strong remote first beats a weak local first.
-        own = {hit.chunk.id: hit.score for ranking in rankings for hit in ranking}
-        fused.sort(key=lambda hit: (-round(hit.score, 12), -own[hit.chunk.id]))
+        # Equal ranks tie (each side's first is 1/(k+1)). The tie goes to the closer text: the cosine
+        # similarity to the question, comparable when both sides use the same embedding model; then to
+        # the side's own hybrid score, which every Lore computes alike.
+        own = {hit.chunk.id: round(hit.score, 6) for ranking in rankings for hit in ranking}  # as sent
+        fused.sort(key=lambda hit: (-round(hit.score, 12), -_closeness(hit), -own[hit.chunk.id]))
         return Retrieved(hits=diversify(fused, k, self.settings.max_chunks_per_doc), skipped=remote.skipped)
 
     async def search(self, query: str, principal: Principal, *, k: int | None = None) -> list[SearchResult]:
@@ -138,6 +139,11 @@ class Knowledge:
         await self.answerer.close()
         await self.embedder.close()
         await self.index.close()
+
+
+def _closeness(hit: ScoredChunk) -> float:
+    """The hit's cosine similarity to the question, rounded as the API sends it (-2 when unknown)."""
+    return -2.0 if hit.similarity is None else round(hit.similarity, 6)
 
 
 def to_result(hit: ScoredChunk) -> SearchResult:
