@@ -1,6 +1,10 @@
 """The Knowledge API over HTTP (aiohttp): `POST /v1/search`, `POST /v1/answer` (JSON, or server-sent events),
-`GET /openapi.json` and `GET /healthz`. Every `/v1` request is admitted by its API key and answered under that
-key's principal; every error is an `ApiError` that says how to fix it."""
+`GET /openapi.json`, `GET /healthz` and `GET /metrics`. Every `/v1` request is admitted by its API key and
+answered under that key's principal; every error is an `ApiError` that says how to fix it. Every response
+carries its request id (`X-Request-Id`, the caller's own if it sent a plain one), which tags the log lines.
+
+`/metrics` (Prometheus) needs no key: it shows counts and timings, never a question or a key, but keep it off
+public addresses (let only the scraper reach it, e.g. with a network policy or the proxy in front)."""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ import asyncio
 import json
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -25,6 +28,8 @@ from knowledge.apikeys import ApiKey
 from knowledge.embedding.base import EmbeddingError
 from knowledge.index.base import IndexUnavailable
 from knowledge.kv.base import StoreUnavailable
+from knowledge.logs import request_context, usable_id
+from knowledge.metrics import Metrics
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
 
@@ -32,6 +37,8 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 2 * 1024 * 1024  # above the largest valid request (10 turns, all escaped)
 KEY = web.RequestKey("api_key", ApiKey)
+REQUEST_ID = web.RequestKey("request_id", str)
+ROUTES = frozenset({"/v1/search", "/v1/answer", "/openapi.json", "/healthz", "/metrics"})  # metric labels
 UNAVAILABLE = (IndexUnavailable, EmbeddingError, StoreUnavailable, LLMError)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -84,12 +91,14 @@ def _invalid(exc: ValidationError) -> web.Response:
 
 
 class KnowledgeApi:
-    """The API's routes over one knowledge base, one key store gate and the settings."""
+    """The API's routes over one knowledge base, one key store gate and the settings; `metrics` (default:
+    new ones) count requests, questions and answers."""
 
-    def __init__(self, kb: Knowledge, gate: Gate, settings: Settings) -> None:
+    def __init__(self, kb: Knowledge, gate: Gate, settings: Settings, metrics: Metrics | None = None) -> None:
         self.kb = kb
         self.gate = gate
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self.document = openapi_document(_version())
 
     def app(self) -> web.Application:
@@ -99,10 +108,25 @@ class KnowledgeApi:
         app.router.add_post("/v1/answer", self._answer)
         app.router.add_get("/openapi.json", self._openapi)
         app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/metrics", self.metrics.handler())
+        app.on_response_prepare.append(self._prepared)
         return app
+
+    async def _prepared(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Every response (errors and streams too): its request id, and a count by route and status."""
+        if REQUEST_ID in request:
+            response.headers["X-Request-Id"] = request[REQUEST_ID]
+        path = request.path if request.path in ROUTES else "other"
+        self.metrics.api_requests.labels(path=path, status=str(response.status)).inc()
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Give the request an id (its log lines' and its errors' reference), then `_admit` it."""
+        with request_context(usable_id(request.headers.get("X-Request-Id"))) as request_id:
+            request[REQUEST_ID] = request_id
+            return await self._admit(request, handler, request_id)
+
+    async def _admit(self, request: web.Request, handler: Handler, ref: str) -> web.StreamResponse:
         """Admit `/v1` requests by key; turn failures into `ApiError`s (with a reference id in the log)."""
         started = time.monotonic()
         key: ApiKey | None = None
@@ -129,7 +153,6 @@ class KnowledgeApi:
                 retry=10,
             )
         except Exception:
-            ref = uuid.uuid4().hex[:8]
             log.exception("%s %s failed (reference %s)", request.method, request.path, ref)
             return error(500, "internal", f"Lore failed on its side (reference {ref}); tell whoever runs it")
         log.info(
@@ -161,7 +184,8 @@ class KnowledgeApi:
             return body
         assert isinstance(body, SearchRequest)
         async with asyncio.timeout(self.settings.answer_timeout):
-            found = await queries.search(self.kb, request[KEY].principal, body)
+            with self.metrics.retrieval_seconds.time():
+                found = await queries.search(self.kb, request[KEY].principal, body)
         return web.json_response(found.model_dump(mode="json"))
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
@@ -170,21 +194,30 @@ class KnowledgeApi:
             return body
         assert isinstance(body, AnswerRequest)
         key: ApiKey = request[KEY]
+        self.metrics.questions.labels(where="api").inc()
+        started = time.monotonic()
         if body.stream or SSE in request.headers.get("Accept", ""):
-            return await self._answer_events(request, key, body)
+            return await self._answer_events(request, key, body, started)
         async with asyncio.timeout(self.settings.answer_timeout):
             answer = await queries.answer(self.kb, key.principal, body)
+        self.metrics.answered(answer.mode, time.monotonic() - started)
         return web.json_response(answer.model_dump(mode="json"))
 
     async def _answer_events(
-        self, request: web.Request, key: ApiKey, body: AnswerRequest
+        self, request: web.Request, key: ApiKey, body: AnswerRequest, started: float
     ) -> web.StreamResponse:
         """Server-sent events: `delta`s, then `final` (or `error` when answering fails midway)."""
         response = web.StreamResponse(headers={"Content-Type": SSE, "Cache-Control": "no-cache"})
         await response.prepare(request)
+        shown = False
         try:
             async with asyncio.timeout(self.settings.answer_timeout):
                 async for event in queries.answer_events(self.kb, key.principal, body):
+                    if not isinstance(event, Delta):
+                        self.metrics.answered(event.mode, time.monotonic() - started)
+                    elif not shown:
+                        self.metrics.first_token_seconds.observe(time.monotonic() - started)
+                        shown = True
                     name = "delta" if isinstance(event, Delta) else "final"
                     await response.write(_sse(name, event))
         except (*UNAVAILABLE, TimeoutError) as exc:
@@ -192,7 +225,7 @@ class KnowledgeApi:
             failure = ApiError(error="unavailable", message=unavailable(exc))
             await response.write(_sse("error", failure))
         except Exception:  # the stream has begun: the failure must be an event, not a status
-            ref = uuid.uuid4().hex[:8]
+            ref = request[REQUEST_ID]
             log.exception("streamed answer failed (reference %s)", ref)
             failure = ApiError(error="internal", message=f"Lore failed on its side (reference {ref})")
             await response.write(_sse("error", failure))

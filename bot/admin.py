@@ -105,15 +105,17 @@ class SourceAdmin:
 
     async def command(self, body: dict[str, Any], respond: AsyncRespond) -> None:
         """Answer one `/lore …` (already acknowledged), ephemerally. Never raises."""
-        user, team = str(body.get("user_id")), str(body.get("team_id"))
+        user, team, text = str(body.get("user_id")), str(body.get("team_id")), str(body.get("text") or "")
+        sub = next((w for w in text.lower().split()[:1] if w in views.USAGE), "?")  # the rest may be a secret
+        log.debug("/lore %r by %s", text, user)
         try:
-            reply = await self._command(team, user, str(body.get("text") or ""), body)
+            reply = await self._command(team, user, text, body)
         except StoreUnavailable as exc:
-            log.error("/lore %r by %s: shared state unavailable: %s", body.get("text"), user, exc)
+            log.error("/lore %s by %s: shared state unavailable: %s", sub, user, exc)
             reply = UNAVAILABLE
         except Exception:
             ref = uuid.uuid4().hex[:8]
-            log.exception("/lore %r by %s failed (ref=%s)", body.get("text"), user, ref)
+            log.exception("/lore %s by %s failed (ref=%s)", sub, user, ref)
             reply = FAILED.format(ref=ref)
         if reply is None:
             return
@@ -353,7 +355,8 @@ class SourceAdmin:
         try:
             await self.client.chat_postMessage(channel=user, text=text)
         except SlackApiError as exc:
-            log.warning("could not tell %s: %s (%s)", user, exc.response.get("error"), text)
+            log.warning("could not tell %s: %s", user, exc.response.get("error"))
+            log.debug("what %s was not told: %s", user, text)
 
     # ----- App Home
 

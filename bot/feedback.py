@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from knowledge import keys
 from knowledge.kv.base import KeyValue
+from knowledge.metrics import Metrics
 from knowledge.models import AnswerMode, Citation
 
 RECORD_TTL = 90 * 24 * 3600  # seconds an answer can still be rated
@@ -63,8 +64,9 @@ def cited(citations: list[Citation]) -> list[CitedSource]:
 class Feedback:
     """Answer records under `lore:answer:*`, votes under `lore:feedback:*` and the `lore:feedback` log."""
 
-    def __init__(self, store: KeyValue) -> None:
+    def __init__(self, store: KeyValue, metrics: Metrics | None = None) -> None:
         self.store = store
+        self.metrics = metrics or Metrics()
 
     async def remember(self, record: AnswerRecord) -> None:
         """Keep an answer so that it can be rated for 90 days."""
@@ -85,6 +87,7 @@ class Feedback:
         )
         await self.store.push(keys.feedback(answer_id), entry.model_dump_json(), RECORD_TTL, 1000)
         await self.store.push(keys.feedback_log(), entry.model_dump_json(), RECORD_TTL, LOG_ITEMS)
+        self.metrics.feedback.labels(vote=vote).inc()
         return entry
 
     async def votes(self, answer_id: str) -> list[Vote]:

@@ -26,6 +26,8 @@ from knowledge.answering.answerer import Delta, Final
 from knowledge.embedding.base import EmbeddingError
 from knowledge.index.base import IndexUnavailable
 from knowledge.kv.base import KeyValue, StoreUnavailable
+from knowledge.logs import request_context
+from knowledge.metrics import Metrics
 from knowledge.models import Answer, ScoredChunk
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
@@ -65,6 +67,7 @@ class Answering:
         memory: ConversationMemory,
         feedback: Feedback,
         settings: Settings,
+        metrics: Metrics | None = None,
     ) -> None:
         self.kb = kb
         self.store = store
@@ -72,6 +75,7 @@ class Answering:
         self.memory = memory
         self.feedback = feedback
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self._running: set[asyncio.Task[Any]] = set()
 
     async def drain(self, seconds: float) -> None:
@@ -86,7 +90,10 @@ class Answering:
         if task is not None:
             self._running.add(task)
             task.add_done_callback(self._running.discard)
-        ref = uuid.uuid4().hex[:8]
+        with request_context() as ref:  # the request id of its log lines, and the reference users quote
+            await self._handle(asked, client, ref)
+
+    async def _handle(self, asked: Asked, client: AsyncWebClient, ref: str) -> None:
         where = f"ref={ref} team={asked.team} channel={asked.channel} ts={asked.ts} user={asked.user}"
         target = ReplyTarget(
             channel=asked.channel, thread_ts=asked.thread_ts, team=asked.team, user=asked.user
@@ -95,22 +102,22 @@ class Answering:
         started = time.monotonic()
         try:
             async with asyncio.timeout(self.settings.answer_timeout):
-                mode = await self._answer(asked, client, reply)
+                mode = await self._answer(asked, client, reply, started)
         except StoreUnavailable as exc:
             log.error("state store failed while answering (%s): %s", where, exc)
-            await self._notice(client, reply, asked, NOTICES["store"])
+            await self._notice(client, reply, asked, "store")
         except IndexUnavailable as exc:
             log.error("index failed while answering (%s): %s", where, exc)
-            await self._notice(client, reply, asked, NOTICES["index"])
+            await self._notice(client, reply, asked, "index")
         except EmbeddingError as exc:
             log.error("embedding failed while answering (%s): %s", where, exc)
-            await self._notice(client, reply, asked, NOTICES["embedding"])
+            await self._notice(client, reply, asked, "embedding")
         except TimeoutError:
             log.error("answer timed out after %.0f s (%s)", self.settings.answer_timeout, where)
-            await self._notice(client, reply, asked, NOTICES["timeout"])
+            await self._notice(client, reply, asked, "timeout")
         except Exception:
             log.exception("answering failed (%s)", where)
-            await self._notice(client, reply, asked, NOTICES["error"].format(ref=ref))
+            await self._notice(client, reply, asked, "error", ref)
         else:
             if mode:
                 log.info(
@@ -121,10 +128,12 @@ class Answering:
                     time.monotonic() - started,
                 )
 
-    async def _answer(self, asked: Asked, client: AsyncWebClient, reply: Reply) -> str | None:
+    async def _answer(self, asked: Asked, client: AsyncWebClient, reply: Reply, started: float) -> str | None:
         if not await self.store.claim(keys.message(asked.team, asked.channel, asked.ts), SEEN_TTL):
             log.info("already answering %s/%s: ignored", asked.channel, asked.ts)
             return None
+        where = "assistant" if asked.surface == "assistant" else "dm" if asked.private else "channel"
+        self.metrics.questions.labels(where=where).inc()
         if await self._over_limit(asked, client):
             return "rate_limited"
         await self._status(client, asked)
@@ -133,9 +142,10 @@ class Answering:
         thread = ThreadRef(team=asked.team, channel=asked.channel, thread_ts=asked.thread_ts)
         history = await self.memory.history(thread)
         query = await self.kb.standalone(asked.text, history)
-        found = await self.kb.retrieve(query, audience)
+        with self.metrics.retrieval_seconds.time():
+            found = await self.kb.retrieve(query, audience)
         hits = found.hits
-        answer, streamed = await self._stream(reply, query, hits, history)
+        answer, streamed = await self._stream(reply, query, hits, history, started)
         answer = answer.model_copy(update={"skipped": found.skipped})
         answer_id = uuid.uuid4().hex
         now = datetime.now(UTC)
@@ -145,6 +155,7 @@ class Answering:
             blocks=render.answer_blocks(answer, answer_id=answer_id, now=now),
             tail=render.source_blocks(answer, answer_id=answer_id, now=now),
         )
+        self.metrics.answered(answer.mode, time.monotonic() - started)
         if audience.grants != asker.grants:  # after the answer: the offer must not delay it
             await self._offer_private(asked, client, query, hits, asker, audience)
         await self.memory.add(thread, Turn(question=asked.text, standalone=query, answer=answer.answer))
@@ -166,12 +177,19 @@ class Answering:
         return answer.mode
 
     async def _stream(
-        self, reply: Reply, query: str, hits: list[ScoredChunk], history: list[tuple[str, str]]
+        self,
+        reply: Reply,
+        query: str,
+        hits: list[ScoredChunk],
+        history: list[tuple[str, str]],
+        started: float,
     ) -> tuple[Answer, str]:
         streamed = ""
         final: Answer | None = None
         async for event in self.kb.answerer.stream(query, hits, history=history):
             if isinstance(event, Delta):
+                if event.text and not streamed:
+                    self.metrics.first_token_seconds.observe(time.monotonic() - started)
                 streamed += event.text
                 await reply.append(event.text)
             elif isinstance(event, Final):
@@ -282,10 +300,14 @@ class Answering:
         except SlackApiError as exc:
             log.error("could not tell %s in %s: %s", asked.user, asked.channel, exc.response.get("error"))
 
-    async def _notice(self, client: AsyncWebClient, reply: Reply, asked: Asked, text: str) -> None:
-        """An honest message in the thread, replacing a partial answer if one was started."""
+    async def _notice(
+        self, client: AsyncWebClient, reply: Reply, asked: Asked, reason: str, ref: str = ""
+    ) -> None:
+        """`NOTICES[reason]` in the thread, honestly, replacing a partial answer if one was started."""
         if reply.finished:  # the answer is out; what failed after it (memory, the offer) is only logged
             return
+        self.metrics.answer_failures.labels(reason=reason).inc()
+        text = NOTICES[reason].format(ref=ref)
         blocks = render.notice_blocks(text)
         try:
             if reply.started:

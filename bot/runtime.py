@@ -6,16 +6,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from types import TracebackType
+from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import build_app
@@ -29,6 +34,7 @@ from knowledge.audit import AuditLog
 from knowledge.jobs import Jobs
 from knowledge.kv.base import KeyValue
 from knowledge.kv.factory import open_store
+from knowledge.metrics import Metrics, code
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
 from knowledge.sources import Registry
@@ -43,8 +49,42 @@ class SlackSetupError(RuntimeError):
     """Slack credentials are missing or rejected; the message says which and how to fix it."""
 
 
-def slack_client(settings: Settings) -> AsyncWebClient:
-    """A Web API client for `LORE_SLACK_API_URL` that waits out 429s (Retry-After) and retries resets."""
+class SlackCounter(AsyncRetryHandler):
+    """Counts failed Web API calls and 429s, never retries. It goes first among the retry handlers: the
+    client shows every response (and connection error) to them in turn, and bolt's per-request clients
+    share them, so every call of the process is counted."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        super().__init__(max_retry_count=0)
+        self.metrics = metrics
+
+    async def can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        method = code(request.url.split("?")[0].rsplit("/", 1)[-1])
+        status = response.status_code if response is not None else 0
+        body: Any = response.body if response is not None else None
+        if status == 429:
+            self.metrics.slack_rate_limited.labels(method=method).inc()
+        elif error is not None:
+            self.metrics.slack_api_errors.labels(
+                method=method, error=code(type(error).__name__.lower())
+            ).inc()
+        elif isinstance(body, dict) and body.get("ok") is False:
+            self.metrics.slack_api_errors.labels(method=method, error=code(body.get("error"))).inc()
+        elif status >= 400:
+            self.metrics.slack_api_errors.labels(method=method, error=f"http_{status}").inc()
+        return False
+
+
+def slack_client(settings: Settings, metrics: Metrics | None = None) -> AsyncWebClient:
+    """A Web API client for `LORE_SLACK_API_URL` that waits out 429s (Retry-After) and retries resets;
+    with `metrics`, failed calls and 429s are counted."""
     if settings.slack_bot_token is None:
         raise SlackSetupError(
             "SLACK_BOT_TOKEN is not set: create the app from deploy/slack-manifest.yml, install it and copy "
@@ -55,6 +95,7 @@ def slack_client(settings: Settings) -> AsyncWebClient:
         base_url=settings.slack_api_url,
         timeout=SLACK_TIMEOUT,
         retry_handlers=[
+            *([SlackCounter(metrics)] if metrics is not None else []),
             AsyncConnectionErrorRetryHandler(max_retry_count=1),
             AsyncRateLimitErrorRetryHandler(max_retry_count=2),
         ],
@@ -78,14 +119,16 @@ class BotRuntime:
         audit: AuditLog | None = None,
         jobs: Jobs | None = None,
         keys: ApiKeys | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self.kb = kb
         self.store = store
         self.client = client
         self._owns_kb, self._owns_store = owns
         self.memory = ConversationMemory(store, ttl=settings.memory_ttl, max_tokens=settings.memory_tokens)
-        self.feedback = Feedback(store)
+        self.feedback = Feedback(store, self.metrics)
         self.identity = Identity(
             client,
             store,
@@ -94,7 +137,9 @@ class BotRuntime:
             max_members=settings.audience_max_members,
             bot_user_id=bot_user_id,
         )
-        self.answering = Answering(kb, store, self.identity, self.memory, self.feedback, settings)
+        self.answering = Answering(
+            kb, store, self.identity, self.memory, self.feedback, settings, self.metrics
+        )
         self.app: AsyncApp = build_app(
             settings,
             client,
@@ -123,11 +168,13 @@ class BotRuntime:
         audit: AuditLog | None = None,
         jobs: Jobs | None = None,
         keys: ApiKeys | None = None,
+        metrics: Metrics | None = None,
     ) -> BotRuntime:
         """Check the bot token (auth.test), then open what was not given. Sources are managed from Slack
         only with a `registry`, an `audit` log and `jobs`, API keys only with `keys` and `audit` (they stay
-        their owner's to close)."""
-        client = slack_client(settings)
+        their owner's to close). `metrics` (default: new ones) count what this process does."""
+        metrics = metrics or Metrics()
+        client = slack_client(settings, metrics)
         try:
             auth = await client.auth_test()
         except SlackApiError as exc:
@@ -150,15 +197,18 @@ class BotRuntime:
             audit=audit,
             jobs=jobs,
             keys=keys,
+            metrics=metrics,
         )
 
     def web_app(self, *, events: bool = True) -> web.Application:
-        """`POST /slack/events` (when serving HTTP), `GET /healthz` and `GET /readyz`."""
+        """`POST /slack/events` (when serving HTTP), `GET /healthz`, `GET /readyz` and `GET /metrics`
+        (Prometheus: counts and timings, no text; let the load balancer route only /slack/events publicly)."""
         app = web.Application()
         if events:
             app.router.add_post("/slack/events", self._events)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self.metrics.handler())
         return app
 
     async def _events(self, request: web.Request) -> web.Response:

@@ -78,6 +78,25 @@ class SyncState:
         """Ids of every source with stored documents."""
         return await asyncio.to_thread(self._sources)
 
+    def _replace_with(self, other: Path) -> None:
+        with self._lock:
+            self._db.execute("ATTACH DATABASE ? AS fresh", (str(other),))
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.execute("DELETE FROM docs")
+                    self._db.execute("INSERT INTO docs SELECT source_id, doc_id, state FROM fresh.docs")
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+            finally:
+                self._db.execute("DETACH DATABASE fresh")
+
+    async def replace_with(self, other: Path) -> None:
+        """Replace every row with those of the state database at `other`, in one transaction."""
+        await asyncio.to_thread(self._replace_with, other)
+
     async def close(self) -> None:
         """Close the database."""
         with self._lock:

@@ -28,10 +28,11 @@ from ingestion.sync import SyncEngine, SyncResult
 from knowledge.embedding.base import EmbeddingError
 from knowledge.federation import Federation
 from knowledge.index.base import IndexUnavailable
-from knowledge.jobs import DELETE, SYNC, JobRequest
+from knowledge.jobs import DELETE, SYNC, JobRequest, Jobs
 from knowledge.jobs_arq import QUEUE, ArqJobs, deserialize, redis_settings, serialize
 from knowledge.jobs_inline import InlineJobs
 from knowledge.kv.base import StoreUnavailable
+from knowledge.metrics import OUTCOMES, Metrics
 from knowledge.notify import tell
 from knowledge.settings import Settings
 from knowledge.sources import REMOTE_KIND, Registry, Source, SourceRecord, SourceStatus
@@ -65,6 +66,7 @@ class WorkerContext:
     retry_base: float = RETRY_BASE
     max_tries: int = MAX_TRIES
     job_timeout: float = JOB_TIMEOUT  # a sync stops (and records why) after this; arq's limit is longer
+    metrics: Metrics = field(default_factory=Metrics)  # documents, errors and runs per source; queue depth
     _tell: Notify = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -77,7 +79,8 @@ class WorkerContext:
         try:
             await self._tell(user_id, text)
         except Exception:  # a notification must not fail the job it reports on
-            log.exception("telling %s failed: %s", user_id, text)
+            log.exception("telling %s failed", user_id)
+            log.debug("what %s was not told: %s", user_id, text)
 
 
 def backoff(context: WorkerContext, attempt: int) -> float | None:
@@ -117,6 +120,7 @@ async def run_sync(
     except Exception as exc:
         return await _sync_error(context, request, before, exc, attempt, retry, deadline.expired())
     await context.registry.record(source_id, status_from(result))
+    count_sync(context.metrics, result)
     log.info("synced %s", result.line())
     await context.tell(request.requested_by, finished_text(result, chunks))
     return None
@@ -143,6 +147,7 @@ async def _sync_error(
         delay = backoff(context, attempt) if retry and getattr(exc, "retryable", True) else None
         if delay is not None:
             log.warning("sync of %s failed (try %d), retrying in %.1f s: %s", source_id, attempt, delay, exc)
+            _count_failure(context.metrics, source_id, "retry")
             note = f"try {attempt} failed: {exc}; retrying in {delay:.0f} s"
             await context.registry.record(
                 source_id, before.model_copy(update={"state": "queued", "summary": note})
@@ -157,6 +162,7 @@ async def _sync_error(
         log.error("sync of %s failed", source_id, exc_info=exc)
         reason = f"unexpected {type(exc).__name__} (details in the worker's log); {kept}"
         status = _failed(f"sync failed: {reason}")
+    _count_failure(context.metrics, source_id, "timeout" if timed_out else "failed")
     await context.registry.record(source_id, status)
     await context.tell(request.requested_by, f"Sync of `{source_id}` failed: {reason}.")
     return None
@@ -164,6 +170,28 @@ async def _sync_error(
 
 def _failed(summary: str) -> SourceStatus:
     return SourceStatus(last_sync=time.time(), ok=False, summary=summary)
+
+
+def count_sync(metrics: Metrics, result: SyncResult) -> None:
+    """Count a finished sync: its documents by outcome, the documents it skipped, one run `ok`."""
+    source = result.source_id
+    for outcome in OUTCOMES:
+        metrics.sync_documents.labels(source=source, outcome=outcome).inc(getattr(result, outcome))
+    metrics.sync_errors.labels(source=source, stage="document").inc(result.failed)
+    metrics.sync_runs.labels(source=source, result="ok").inc()
+
+
+def _count_failure(metrics: Metrics, source: str, result: str) -> None:
+    metrics.sync_errors.labels(source=source, stage="sync").inc()
+    metrics.sync_runs.labels(source=source, result=result).inc()
+
+
+async def gauge_queue(metrics: Metrics, jobs: Jobs) -> None:
+    """Set `lore_queue_depth` from the queue; a queue that cannot be read is logged, never raised."""
+    try:
+        metrics.queue_depth.set((await jobs.status()).queued)
+    except StoreUnavailable as exc:
+        log.warning("queue depth not read: %s", exc)
 
 
 async def check_remote(context: WorkerContext, request: JobRequest, remote: Source) -> None:
@@ -266,7 +294,10 @@ async def delete_source(ctx: dict[str, Any], source_id: str, requested_by: str |
 async def enqueue_due(ctx: dict[str, Any]) -> int:
     """arq cron job: queue a sync of every source that is due; returns how many were queued."""
     context: WorkerContext = ctx[CONTEXT]
-    return len(await Scheduler(context.registry, ArqJobs(ctx["redis"])).request_due())
+    jobs = ArqJobs(ctx["redis"])
+    queued = await Scheduler(context.registry, jobs).request_due()
+    await gauge_queue(context.metrics, jobs)
+    return len(queued)
 
 
 def build_worker(
@@ -313,7 +344,17 @@ async def run_worker(
     On a signal the worker takes no new job and waits up to `SHUTDOWN_WAIT` seconds for the running ones;
     those still running are cancelled, and arq puts them back at the head of the queue.
     """
-    worker = build_worker(context, redis_url, burst=burst, handle_signals=handle_signals)
+    return await work(build_worker(context, redis_url, burst=burst, handle_signals=handle_signals))
+
+
+def working(worker: Worker) -> bool:
+    """True while the worker's loop runs: connected to Redis, and not ended (stopped or failed)."""
+    task = worker.main_task
+    return task is not None and not task.done() and "redis" in worker.ctx
+
+
+async def work(worker: Worker) -> Worker:
+    """Run a built worker as `run_worker` does; returns it."""
     try:
         await worker.async_run()
     except asyncio.CancelledError:

@@ -42,9 +42,11 @@ async def tell(settings: Settings, user_id: str | None, text: str) -> bool:
     try:
         await client.chat_postMessage(channel=user_id, text=text)
     except SlackApiError as exc:
-        log.warning("could not tell %s (Slack said %s): %s", user_id, exc.response.get("error"), text)
+        log.warning("could not tell %s (Slack said %s)", user_id, exc.response.get("error"))
+        log.debug("what %s was not told: %s", user_id, text)
         return False
     except (TimeoutError, SlackClientError, aiohttp.ClientError, OSError) as exc:
-        log.warning("could not tell %s (%s: %s): %s", user_id, type(exc).__name__, exc, text)
+        log.warning("could not tell %s (%s: %s)", user_id, type(exc).__name__, exc)
+        log.debug("what %s was not told: %s", user_id, text)
         return False
     return True

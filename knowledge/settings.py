@@ -39,7 +39,12 @@ class Settings(BaseSettings):
     qdrant_api_key: SecretStr | None = Field(
         None, description="API key of the Qdrant server, if it needs one."
     )
-    collection: str = Field("lore", description="Qdrant collection name (server backend).")
+    collection: str = Field(
+        "lore", description="Qdrant collection name (server backend); an alias once `lore reindex` has run."
+    )
+    qdrant_replication: int = Field(
+        1, ge=1, le=10, description="Replication factor of collections Lore creates on a Qdrant cluster."
+    )
     redis_url: str | None = Field(None, description="Redis URL; unset = in-process state (one process).")
 
     # embeddings
@@ -150,6 +155,14 @@ class Settings(BaseSettings):
     )
     answer_timeout: float = Field(
         150.0, gt=0, description="Seconds after which a question gets an honest timeout message."
+    )
+
+    # Operations
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as text, or as JSON objects (one per line) for a log collector."
+    )
+    metrics_port: int = Field(
+        9108, ge=1, le=65535, description="Port of `lore worker`'s /metrics and /healthz."
     )
 
     # Knowledge API, MCP and federation

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -15,9 +14,23 @@ from knowledge.answering.llm import LLMError
 from knowledge.embedding.base import EmbeddingError
 from knowledge.index.base import IndexUnavailable
 from knowledge.kv.base import StoreUnavailable
+from knowledge.logs import configure_logging
 from knowledge.settings import Settings, load_settings
 
-COMMANDS = ("ingest", "search", "ask", "chat", "bot", "worker", "sources", "api", "mcp", "apikey", "doctor")
+COMMANDS = (
+    "ingest",
+    "search",
+    "ask",
+    "chat",
+    "bot",
+    "worker",
+    "sources",
+    "api",
+    "mcp",
+    "apikey",
+    "reindex",
+    "doctor",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     apikey.add_argument("--rate", type=int, default=None, help="create: requests per minute (0 = no limit)")
 
+    reindex = sub.add_parser(
+        "reindex", help="rebuild the index from every source into a new collection, then switch to it"
+    )
+    reindex.add_argument(
+        "--keep-old", action="store_true", help="keep the previous collection (default: delete it after)"
+    )
+
     sub.add_parser("doctor", help="print the effective configuration and check every service")
     return parser
 
@@ -98,16 +118,12 @@ def _principal_args(cmd: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `lore` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
     try:
         settings = load_settings()
-    except ValidationError as exc:
+    except ValidationError as exc:  # printed, not logged: logging is configured from the settings
         print(f"lore: invalid settings:\n{exc}\nfix the LORE_ variables or .env", file=sys.stderr)
         return 2
+    configure_logging(settings, args.verbose)
     try:
         return asyncio.run(_dispatch(args, settings))
     except AccessError as exc:

@@ -8,20 +8,31 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from ingestion.parse_pool import ParsePool
 from ingestion.state import SyncState
 from ingestion.sync import SyncEngine, SyncLimits
+from knowledge.embedding.base import Embedder
+from knowledge.index.base import Index
 from knowledge.kv.redis import RedisStore
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
 from knowledge.sources import Registry, open_registry
+from knowledge.sparse import SparseEncoder, Tokenizer
 
 
 def sync_engine(kb: Knowledge, parser: ParsePool, state: SyncState) -> SyncEngine:
     """A sync engine that writes into `kb`'s index with its embedder and settings."""
-    s = kb.settings
+    return engine_over(kb.settings, kb.index, kb.embedder, parser, state)
+
+
+def engine_over(
+    settings: Settings, index: Index, embedder: Embedder, parser: ParsePool, state: SyncState
+) -> SyncEngine:
+    """A sync engine that writes into `index` with `embedder`, chunked and encoded as the settings say."""
+    s = settings
     limits = SyncLimits(
         max_bytes=int(s.max_file_mb * 1_000_000), chunk_size=s.chunk_size, chunk_overlap=s.chunk_overlap
     )
+    sparse = SparseEncoder(Tokenizer(cjk=s.cjk_tokenizer))
     return SyncEngine(
-        index=kb.index, embedder=kb.embedder, sparse=kb.sparse, state=state, parser=parser, limits=limits
+        index=index, embedder=embedder, sparse=sparse, state=state, parser=parser, limits=limits
     )
 
 

@@ -185,14 +185,25 @@ async def slack() -> AsyncIterator[SlackStandin]:
         yield standin
 
 
+@pytest.fixture(scope="session")
+def shared_vectors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddingCache]:
+    """One embedding cache for the whole run, for fixtures whose tests do not count what gets embedded:
+    the same few pages are then embedded once, not once per test."""
+    cache = EmbeddingCache(tmp_path_factory.mktemp("shared-vectors") / "emb.sqlite")
+    yield cache
+    cache.close()
+
+
 @pytest.fixture
-async def loaded_kb(settings: Settings, embedder: CachedEmbedder, tmp_path: Path) -> AsyncIterator[Knowledge]:
+async def loaded_kb(
+    settings: Settings, local_model: LocalEmbedder, shared_vectors: EmbeddingCache, tmp_path: Path
+) -> AsyncIterator[Knowledge]:
     """The handbook (public) and the payroll page (group:finance), indexed (qdrant-client local mode)."""
     from tests.bot_harness import load_docs
 
     index = ServerIndex(AsyncQdrantClient(location=":memory:"), "lore", 384)
     await index.ensure()
-    kb = Knowledge(settings, index, embedder)
+    kb = Knowledge(settings, index, CachedEmbedder(local_model, shared_vectors))
     state = SyncState(tmp_path / "state.sqlite")
     await load_docs(sync_engine(kb, ParsePool(workers=0), state), tmp_path)
     await state.close()

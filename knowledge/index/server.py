@@ -8,27 +8,28 @@ from typing import TypeVar
 
 import httpx
 from qdrant_client import AsyncQdrantClient, models
-from qdrant_client.http.exceptions import ApiException, UnexpectedResponse
+from qdrant_client.http.exceptions import ApiException
 
-from knowledge.index.base import DENSE, PAYLOAD_INDEXES, SPARSE, HybridQuery, IndexUnavailable
+from knowledge.index.base import DENSE, SPARSE, HybridQuery, IndexUnavailable
+from knowledge.index.collections import Collections
 from knowledge.index.common import SCROLL_PAGE, check_document, chunk_of, payload
 from knowledge.models import Chunk, IndexedChunk, ScoredChunk
 
 T = TypeVar("T")
 
-_SCHEMAS = {"keyword": models.PayloadSchemaType.KEYWORD, "datetime": models.PayloadSchemaType.DATETIME}
 # what the client raises when the server is unreachable, refuses a request, or (local mode) is misused
 _ENGINE_ERRORS = (ApiException, httpx.HTTPError, OSError, ValueError)
-_CONFLICT = 409
 
 
 class ServerIndex:
-    """An `Index` in one collection of a Qdrant server; the collection is created on first use."""
+    """An `Index` in one collection of a Qdrant server, usually an alias (`knowledge.index.collections`);
+    a physical collection behind that alias is created on first use."""
 
-    def __init__(self, client: AsyncQdrantClient, collection: str, dim: int) -> None:
+    def __init__(self, client: AsyncQdrantClient, collection: str, dim: int, replication: int = 1) -> None:
         self._client = client
         self._collection = collection
         self._dim = dim
+        self._replication = replication
         self._ready = False
         self._ensure_lock = asyncio.Lock()
         options = getattr(client, "init_options", {})
@@ -151,36 +152,12 @@ class ServerIndex:
         await self._guard("closing", self._client.close())
 
     async def _create(self) -> None:
-        client, name = self._client, self._collection
-        if not await client.collection_exists(name):
-            try:
-                await client.create_collection(
-                    name,
-                    vectors_config={
-                        DENSE: models.VectorParams(size=self._dim, distance=models.Distance.COSINE)
-                    },
-                    sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
-                )
-            except UnexpectedResponse as err:
-                if err.status_code != _CONFLICT:  # 409: another replica created it first
-                    raise
-        info = await client.get_collection(name)
-        self._check_dim(info.config.params.vectors)
-        for field, kind in PAYLOAD_INDEXES.items():
-            if field not in info.payload_schema:
-                await client.create_payload_index(name, field, field_schema=_SCHEMAS[kind], wait=True)
-
-    def _check_dim(self, vectors: models.VectorParams | dict[str, models.VectorParams] | None) -> None:
-        params = vectors.get(DENSE) if isinstance(vectors, dict) else None
-        if params is None or params.size != self._dim:
-            found = "no 'dense' vector" if params is None else f"'dense' vectors of size {params.size}"
-            err = IndexUnavailable(
-                f"Qdrant collection {self._collection!r} at {self._where} has {found}, but "
-                f"LORE_EMBEDDING_DIM is {self._dim}: set LORE_COLLECTION to a new name or delete the "
-                "collection and ingest again."
-            )
-            err.retryable = False
-            raise err
+        """Use the collection or alias `LORE_COLLECTION`, else create a physical collection behind it."""
+        collections = Collections(self._client, self._dim, self._replication)
+        if await self._client.collection_exists(self._collection):
+            await collections.prepare(self._collection)
+        else:
+            await collections.create_aliased(self._collection)
 
     async def _delete(self, flt: models.Filter) -> None:
         selector = models.FilterSelector(filter=flt)

@@ -7,7 +7,21 @@ from lore.commands.doctor import doctor
 from lore.commands.ingest import ingest
 from lore.commands.mcp import mcp
 from lore.commands.query import ask, chat, search
+from lore.commands.reindex import reindex
 from lore.commands.sources import sources
 from lore.commands.worker import worker
 
-__all__ = ["api", "apikey", "ask", "bot", "chat", "doctor", "ingest", "mcp", "search", "sources", "worker"]
+__all__ = [
+    "api",
+    "apikey",
+    "ask",
+    "bot",
+    "chat",
+    "doctor",
+    "ingest",
+    "mcp",
+    "reindex",
+    "search",
+    "sources",
+    "worker",
+]

@@ -17,13 +17,14 @@ from api.auth import Gate
 from api.server import KnowledgeApi
 from knowledge.apikeys import open_keys
 from knowledge.kv.factory import open_store
+from knowledge.metrics import Metrics
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
 from lore.commands.signals import stop_on_signals
 
 
 async def api(args: argparse.Namespace, settings: Settings) -> int:
-    """Serve `/v1/search`, `/v1/answer` and `/openapi.json` until SIGTERM or Ctrl-C."""
+    """Serve `/v1/search`, `/v1/answer`, `/openapi.json` and `/metrics` until SIGTERM or Ctrl-C."""
     stop = stop_on_signals()
     port = args.port or settings.api_port
     async with AsyncExitStack() as stack:
@@ -31,7 +32,7 @@ async def api(args: argparse.Namespace, settings: Settings) -> int:
         stack.push_async_callback(kb.close)
         store = open_store(settings)
         stack.push_async_callback(store.close)
-        server = KnowledgeApi(kb, Gate(open_keys(settings, store), store), settings)
+        server = KnowledgeApi(kb, Gate(open_keys(settings, store), store), settings, Metrics())
         runner = web.AppRunner(server.app(), access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)

@@ -21,6 +21,7 @@ from knowledge.audit import open_audit
 from knowledge.jobs import Jobs
 from knowledge.jobs_arq import ArqJobs
 from knowledge.kv.factory import open_store
+from knowledge.metrics import Metrics
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
 from knowledge.sources import Registry, open_registry
@@ -45,7 +46,8 @@ async def bot(args: argparse.Namespace, settings: Settings) -> int:
         store = open_store(settings)
         stack.push_async_callback(store.close)
         registry = open_registry(settings, store)
-        jobs = await _jobs(stack, kb, registry, settings, stop)
+        metrics = Metrics()  # one /metrics for the answers and, in embedded mode, the syncs
+        jobs = await _jobs(stack, kb, registry, settings, stop, metrics)
         try:
             runtime = await BotRuntime.open(
                 settings,
@@ -55,6 +57,7 @@ async def bot(args: argparse.Namespace, settings: Settings) -> int:
                 audit=open_audit(settings, store),
                 jobs=jobs,
                 keys=open_keys(settings, store),
+                metrics=metrics,
             )
         except SlackSetupError as exc:
             print(f"lore bot: {exc}", file=sys.stderr)
@@ -77,7 +80,12 @@ async def bot(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _jobs(
-    stack: AsyncExitStack, kb: Knowledge, registry: Registry, settings: Settings, stop: asyncio.Event
+    stack: AsyncExitStack,
+    kb: Knowledge,
+    registry: Registry,
+    settings: Settings,
+    stop: asyncio.Event,
+    metrics: Metrics,
 ) -> Jobs:
     """arq on Redis (a `lore worker` runs them); else the jobs and the schedule inside this process."""
     if settings.redis_url:
@@ -85,7 +93,7 @@ async def _jobs(
         stack.push_async_callback(arq_jobs.close)
         return arq_jobs
     engine = await open_engine(stack, settings, kb)
-    jobs = inline_jobs(WorkerContext(settings=settings, engine=engine, registry=registry))
+    jobs = inline_jobs(WorkerContext(settings=settings, engine=engine, registry=registry, metrics=metrics))
     stack.push_async_callback(jobs.close)
     task = asyncio.get_running_loop().create_task(Scheduler(registry, jobs).run(stop))
     stack.push_async_callback(lambda: asyncio.wait_for(task, 10))

@@ -1,4 +1,8 @@
-"""`lore worker`: runs the sync and delete jobs queued on Redis, and queues sources when they are due."""
+"""`lore worker`: runs the sync and delete jobs queued on Redis, and queues sources when they are due.
+
+While it runs (not with `--burst`) it serves `GET /metrics` (Prometheus) and `GET /healthz` on
+`LORE_METRICS_PORT`, on every interface: keep that port inside the cluster, not on a public address.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,13 @@ import argparse
 import sys
 from contextlib import AsyncExitStack
 
-from ingestion.worker import MAX_JOBS, WorkerContext, run_worker
+from aiohttp import web
+from arq.worker import Worker
+
+from ingestion.worker import MAX_JOBS, WorkerContext, build_worker, gauge_queue, work, working
+from knowledge.jobs_arq import ArqJobs
 from knowledge.kv.redis import RedisStore
+from knowledge.metrics import Metrics
 from knowledge.settings import Settings
 from knowledge.sources import open_registry
 from lore.runtime import open_engine
@@ -27,18 +36,49 @@ async def worker(args: argparse.Namespace, settings: Settings) -> int:
         store = RedisStore(settings.redis_url)
         stack.push_async_callback(store.close)
         engine = await open_engine(stack, settings)
-        context = WorkerContext(settings=settings, engine=engine, registry=open_registry(settings, store))
+        registry = open_registry(settings, store)
+        context = WorkerContext(settings=settings, engine=engine, registry=registry, metrics=Metrics())
+        running = build_worker(context, settings.redis_url, burst=args.burst)
         if not args.burst:
+            runner = web.AppRunner(probes(context.metrics, running), access_log=None)
+            await runner.setup()
+            stack.push_async_callback(runner.cleanup)
+            try:
+                await web.TCPSite(runner, "0.0.0.0", settings.metrics_port).start()
+                served = f"; /metrics and /healthz on :{settings.metrics_port}"
+            except OSError as exc:  # the jobs matter more than the metrics: run without them, and say so
+                port = settings.metrics_port
+                served = (
+                    f"; NOT serving /metrics: port {port} is unusable ({exc.strerror}), see LORE_METRICS_PORT"
+                )
             print(
-                f"Lore worker: running up to {MAX_JOBS} jobs at a time. Ctrl-C or SIGTERM stops it "
+                f"Lore worker: running up to {MAX_JOBS} jobs at a time{served}. Ctrl-C or SIGTERM stops it "
                 "(running jobs finish or are handed back).",
                 file=sys.stderr,
                 flush=True,
             )
-        done = await run_worker(context, settings.redis_url, burst=args.burst)
+        done = await work(running)
     print(
         f"lore worker: {done.jobs_complete} jobs done, {done.jobs_retried} retried or handed back, "
         f"{done.jobs_failed} failed",
         file=sys.stderr,
     )
     return 0
+
+
+def probes(metrics: Metrics, running: Worker) -> web.Application:
+    """`GET /metrics` (the queue depth read at each scrape) and `GET /healthz` (200 while the worker's loop
+    runs, else 503)."""
+
+    async def refresh() -> None:
+        if working(running):
+            await gauge_queue(metrics, ArqJobs(running.pool))
+
+    async def healthz(request: web.Request) -> web.Response:
+        ok = working(running)
+        return web.json_response({"status": "ok" if ok else "not running"}, status=200 if ok else 503)
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics.handler(refresh))
+    app.router.add_get("/healthz", healthz)
+    return app
