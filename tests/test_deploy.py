@@ -7,7 +7,10 @@ production relies on (stages, non-root, probes, persistence, no secrets, setting
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -113,6 +116,34 @@ def test_dockerfile_proves_the_bundled_model_works_offline() -> None:
     for setting in ("LORE_DATA_DIR=/data", "HF_HUB_OFFLINE=1", "TRANSFORMERS_OFFLINE=1", "DO_NOT_TRACK=1"):
         assert setting in env
     assert '"/data"' in " ".join(args_of("VOLUME", final_stage()))
+
+
+REFUSE_NETWORK = """import socket
+def refuse(*args, **kwargs):
+    raise OSError("network refused: the image's offline check must not download anything")
+socket.socket.connect = refuse
+socket.create_connection = refuse
+socket.getaddrinfo = refuse
+"""
+
+
+def test_the_images_offline_check_passes_here_with_the_network_refused(tmp_path: Path) -> None:
+    """The script the image runs at build time (`RUN --network=none`), run against this project's
+    environment with every connection refused: it must pass before any image can be built with it."""
+    run = next(run for run in args_of("RUN", final_stage()) if "--network=none" in run)
+    script = run.split("\n", 1)[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LORE_", "SLACK_"))}
+    env |= {"TIKTOKEN_CACHE_DIR": str(tmp_path / "tiktoken"), "HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", REFUSE_NETWORK + script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "offline check: embedded one sentence into 384 dimensions, parsed one page" in done.stdout
 
 
 def test_dockerignore_keeps_secrets_and_local_state_out() -> None:

@@ -22,7 +22,8 @@ from ingestion.state import SyncState
 from ingestion.sync import SyncEngine
 from ingestion.worker import WorkerContext, run_sync
 from knowledge.access import Principal
-from knowledge.embedding.cache import CachedEmbedder
+from knowledge.embedding.cache import CachedEmbedder, EmbeddingCache
+from knowledge.embedding.local import LocalEmbedder
 from knowledge.federation import Federation
 from knowledge.index.server import ServerIndex
 from knowledge.jobs import JobRequest
@@ -43,12 +44,14 @@ LEAVE = "How many weeks of parental leave do parents get?"
 
 
 @pytest.fixture
-async def remote(tmp_path: Path, embedder: CachedEmbedder) -> AsyncIterator[ApiHarness]:
+async def remote(
+    tmp_path: Path, local_model: LocalEmbedder, shared_vectors: EmbeddingCache
+) -> AsyncIterator[ApiHarness]:
     """The remote Lore: its handbook for employees, its cases for HR only, served on a free port."""
     settings = Settings(data_dir=tmp_path / "remote", _env_file=None)  # type: ignore[call-arg]
     index = ServerIndex(AsyncQdrantClient(location=":memory:"), "lore", 384)
     await index.ensure()
-    kb = Knowledge(settings, index, embedder)
+    kb = Knowledge(settings, index, CachedEmbedder(local_model, shared_vectors))
     state = SyncState(tmp_path / "remote-state.sqlite")
     engine = sync_engine(kb, ParsePool(workers=0), state)
     await engine.sync(
