@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -16,21 +17,6 @@ from knowledge.index.base import IndexUnavailable
 from knowledge.kv.base import StoreUnavailable
 from knowledge.logs import configure_logging
 from knowledge.settings import Settings, load_settings
-
-COMMANDS = (
-    "ingest",
-    "search",
-    "ask",
-    "chat",
-    "bot",
-    "worker",
-    "sources",
-    "api",
-    "mcp",
-    "apikey",
-    "reindex",
-    "doctor",
-)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,10 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    from lore import commands
+    from lore.commands import MODULES
 
-    handler = getattr(commands, args.command)
-    code: int = await handler(args, settings)
+    module = importlib.import_module(f"lore.commands.{MODULES[args.command]}")
+    code: int = await getattr(module, args.command)(args, settings)
     return code
 
 

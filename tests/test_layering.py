@@ -37,3 +37,16 @@ def test_a_layer_imports_only_what_it_may(package: str) -> None:
         if (found := imported_packages(path)) - ALLOWED[package]
     }
     assert wrong == {}
+
+
+def test_every_subcommand_has_its_coroutine() -> None:
+    import importlib
+
+    from lore.cli import build_parser
+    from lore.commands import MODULES
+
+    parser = build_parser()
+    choices = next(a for a in parser._subparsers._group_actions if a.dest == "command").choices  # type: ignore[union-attr]
+    assert set(choices) == set(MODULES)
+    for command, module in MODULES.items():
+        assert callable(getattr(importlib.import_module(f"lore.commands.{module}"), command))

@@ -1,27 +1,20 @@
-"""One coroutine per `lore` subcommand: `(args, settings) -> exit code`."""
+"""One coroutine per `lore` subcommand: `(args, settings) -> exit code`, each in its own module.
 
-from lore.commands.api import api
-from lore.commands.apikey import apikey
-from lore.commands.bot import bot
-from lore.commands.doctor import doctor
-from lore.commands.ingest import ingest
-from lore.commands.mcp import mcp
-from lore.commands.query import ask, chat, search
-from lore.commands.reindex import reindex
-from lore.commands.sources import sources
-from lore.commands.worker import worker
+Nothing is imported here: `lore` imports only the module of the command it runs (`MODULES`), so that
+`lore apikey list` does not pay for the MCP server, the Slack app and Qdrant's client.
+"""
 
-__all__ = [
-    "api",
-    "apikey",
-    "ask",
-    "bot",
-    "chat",
-    "doctor",
-    "ingest",
-    "mcp",
-    "reindex",
-    "search",
-    "sources",
-    "worker",
-]
+MODULES = {  # subcommand -> module under lore.commands that defines a coroutine of the same name
+    "ingest": "ingest",
+    "search": "query",
+    "ask": "query",
+    "chat": "query",
+    "bot": "bot",
+    "worker": "worker",
+    "sources": "sources",
+    "api": "api",
+    "mcp": "mcp",
+    "apikey": "apikey",
+    "reindex": "reindex",
+    "doctor": "doctor",
+}
