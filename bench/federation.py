@@ -22,7 +22,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from aiohttp import web
 from pydantic import BaseModel
 
 from bench.common import bench_settings, ingest, median_time
@@ -31,6 +30,7 @@ from knowledge.apikeys import open_keys
 from knowledge.federation import Federation
 from knowledge.service import Knowledge
 from knowledge.sources import Credentials, FileRegistry, Source
+from tests.api_harness import silent_lore
 from tests.conftest import free_port, wait_for_port
 
 LOCAL_PAGES = {
@@ -98,22 +98,6 @@ async def _times(
         spent.append(time.perf_counter() - started)
         right += bool(found.hits) and found.hits[0].chunk.source_id == source
     return 1000 * statistics.median(spent), right / runs
-
-
-async def _serve_nothing() -> tuple[web.AppRunner, int]:
-    """A server that takes `/v1/search` requests and never answers them."""
-
-    async def hang(request: web.Request) -> web.Response:
-        await asyncio.Event().wait()
-        return web.Response()
-
-    app = web.Application()
-    app.router.add_post("/v1/search", hang)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)  # its requests never end: do not wait for them
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, port
 
 
 async def measure(runs: int = 30, slow_runs: int = 5, budget: float = 2.0) -> FederationLatency:
@@ -184,11 +168,10 @@ async def _measure(root: Path, url: str, runs: int, slow_runs: int, budget: floa
         right_first = right / runs
         await remote_at(f"http://127.0.0.1:{free_port()}")
         dead_ms, _ = await _times(federated, "dead", runs, asker)
-        runner, port = await _serve_nothing()
-        await remote_at(f"http://127.0.0.1:{port}")
-        slow_first_ms, _ = await _times(federated, "slow first", 1, asker)
-        slow_later_ms, _ = await _times(federated, "slow later", slow_runs, asker)
-        await runner.cleanup()
+        async with silent_lore() as silent:
+            await remote_at(silent)
+            slow_first_ms, _ = await _times(federated, "slow first", 1, asker)
+            slow_later_ms, _ = await _times(federated, "slow later", slow_runs, asker)
     finally:
         await federation.close()
         await alone.answerer.close()

@@ -4,7 +4,6 @@ App Home. Anyone may ask for help, the sources they may read and the queue's hea
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -251,7 +250,7 @@ class SourceAdmin:
 
     async def confirmed_remove(self, body: dict[str, Any], source_id: str) -> str:
         """The Remove button of `/lore remove`'s confirmation; says how it went. Never raises."""
-        team, user = _who(body, self.team_id)
+        team, user = views.who(body, self.team_id)
         try:
             return await self.remove(team, user, source_id)
         except Exception:
@@ -288,8 +287,8 @@ class SourceAdmin:
     async def submit(self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any]) -> None:
         """A submitted add form: errors go back into the modal; a good one closes it and is carried out."""
         view = body.get("view") or {}
-        team, user = _who(body, self.team_id)
-        metadata = _metadata(view)
+        team, user = views.who(body, self.team_id)
+        metadata = views.metadata(view)
         try:
             checked = await self._check_form(team, user, metadata.get("kind", ""), view)
         except Exception:
@@ -327,7 +326,7 @@ class SourceAdmin:
 
     async def home_add(self, body: dict[str, Any]) -> None:
         """The Home tab's "Add a source" button: the same form as `/lore add`."""
-        team, user = _who(body, self.team_id)
+        team, user = views.who(body, self.team_id)
         if not self.configured or not await self.admins.check(team, user):
             await self.publish_home(team, user)  # only admins see the button: this Home is stale
             return
@@ -344,9 +343,8 @@ class SourceAdmin:
         if kind not in KINDS:
             return
         try:
-            await self.client.views_update(
-                view_id=view.get("id"), hash=view.get("hash"), view=views.add_modal(kind, _metadata(view))
-            )
+            redrawn = views.add_modal(kind, views.metadata(view))
+            await self.client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=redrawn)
         except SlackApiError as exc:
             log.warning("add form not redrawn: %s", exc.response.get("error"))
 
@@ -391,17 +389,3 @@ def _checked(args: list[str], count: int, sub: str) -> str | None:
 
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
-
-
-def _metadata(view: dict[str, Any]) -> dict[str, str]:
-    try:
-        loaded = json.loads(view.get("private_metadata") or "{}")
-    except ValueError:
-        return {}
-    return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
-
-
-def _who(body: dict[str, Any], team_id: str) -> tuple[str, str]:
-    user = body.get("user") or {}
-    team = (body.get("team") or {}).get("id") or user.get("team_id") or team_id
-    return str(team), str(user.get("id"))

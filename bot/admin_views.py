@@ -300,3 +300,19 @@ def _option(label: str, value: str) -> Block:
 
 def _button(label: str, action_id: str, value: str) -> Block:
     return {"type": "button", "text": _plain(label), "action_id": action_id, "value": value}
+
+
+def metadata(view: dict[str, Any]) -> dict[str, str]:
+    """The private metadata of a modal (what it was opened for), as strings."""
+    try:
+        loaded = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+
+
+def who(body: dict[str, Any], team_id: str) -> tuple[str, str]:
+    """(team, user) of an interaction payload; `team_id` when the payload names no team."""
+    user = body.get("user") or {}
+    team = (body.get("team") or {}).get("id") or user.get("team_id") or team_id
+    return str(team), str(user.get("id"))

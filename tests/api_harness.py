@@ -8,7 +8,9 @@ that counts each key's rate.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -96,5 +98,28 @@ async def serving_api(
     try:
         async with aiohttp.ClientSession() as http:
             yield ApiHarness(f"http://127.0.0.1:{port}", keys, http, served)
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def silent_lore(asked: list[float] | None = None) -> AsyncIterator[str]:
+    """A "Lore" whose `/v1/search` takes requests and never answers them; yields its base URL. The time of
+    each request is appended to `asked`."""
+
+    async def hang(request: web.Request) -> web.Response:
+        if asked is not None:
+            asked.append(time.monotonic())
+        await asyncio.Event().wait()
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/v1/search", hang)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)  # its requests never end: do not wait for them
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()

@@ -3,7 +3,6 @@ question time. Access holds on both sides; a slow, dead or refusing remote is sk
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -11,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from qdrant_client import AsyncQdrantClient
 
 from bot import render
@@ -31,7 +29,7 @@ from knowledge.service import Knowledge
 from knowledge.settings import Settings
 from knowledge.sources import Credentials, FileRegistry, Source
 from lore.runtime import sync_engine
-from tests.api_harness import ApiHarness, serving_api
+from tests.api_harness import ApiHarness, serving_api, silent_lore
 from tests.conftest import free_port, write_pages
 
 HR_PAGES = {
@@ -148,32 +146,20 @@ async def test_a_slow_remote_costs_its_budget_once_then_rests(
     loaded_kb: Knowledge, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     asked: list[float] = []
-
-    async def hang(request: web.Request) -> web.Response:
-        asked.append(time.monotonic())
-        await asyncio.sleep(30)
-        return web.json_response({"results": []})
-
-    app = web.Application()
-    app.router.add_post("/v1/search", hang)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)  # its requests never end: do not wait for them
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    kb = await federated(loaded_kb, tmp_path, f"http://127.0.0.1:{port}", monkeypatch, "lore_x", budget=0.5)
-    assert kb.federation is not None
-    now = [1000.0]
-    kb.federation = Federation(kb.federation.registry, 0.5, cooldown=30.0, clock=lambda: now[0])
-    await loaded_kb.retrieve("warm up", STAFF)  # the model and jieba load once, outside the timing
-    timings = []
-    for advance in (0.0, 10.0, 25.0):  # asked, resting, asked again after the rest
-        now[0] += advance
-        started = time.monotonic()
-        found = await kb.retrieve("How are hotels reimbursed?", STAFF)
-        timings.append(time.monotonic() - started)
-        assert found.skipped == ["hr-lore"] and found.hits
-    await release(kb)
-    await runner.cleanup()
+    async with silent_lore(asked) as silent:
+        kb = await federated(loaded_kb, tmp_path, silent, monkeypatch, "lore_x", budget=0.5)
+        assert kb.federation is not None
+        now = [1000.0]
+        kb.federation = Federation(kb.federation.registry, 0.5, cooldown=30.0, clock=lambda: now[0])
+        await loaded_kb.retrieve("warm up", STAFF)  # the model and jieba load once, outside the timing
+        timings = []
+        for advance in (0.0, 10.0, 25.0):  # asked, resting, asked again after the rest
+            now[0] += advance
+            started = time.monotonic()
+            found = await kb.retrieve("How are hotels reimbursed?", STAFF)
+            timings.append(time.monotonic() - started)
+            assert found.skipped == ["hr-lore"] and found.hits
+        await release(kb)
     assert len(asked) == 2  # not during the rest
     assert 0.5 <= timings[0] < 1.5 and timings[1] < 0.5 and 0.5 <= timings[2] < 1.5
 
