@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 LORE := $(VENV)/bin/lore
-SYSTEM_PACKAGES := redis-server libmagic1
+SYSTEM_PACKAGES := redis-server libmagic1 samba mediawiki php-sqlite3 php-cli nginx-light python-jinja2-doc
 export DO_NOT_TRACK := 1
 
 .PHONY: install system-deps lint test demo bench clean
@@ -17,13 +17,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-# redis-server: real Redis for the tests; libmagic1: file-type detection of unstructured
+# redis-server: real Redis for the tests; libmagic1: file-type detection of unstructured; samba, mediawiki
+# (with php-cli's built-in server and SQLite), nginx-light and python-jinja2-doc (real HTML documentation):
+# the real servers the connector tests start on loopback
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 		echo "installing system packages:$$missing"; \
-		$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 lint: install

@@ -21,20 +21,9 @@ from bot.admins import Admins
 from bot.home import NOT_CONFIGURED, home_view
 from bot.identity import Identity
 from bot.mrkdwn import escape
-from bot.source_form import (
-    ACCESS,
-    CREDENTIALS,
-    EVERY,
-    ID,
-    KINDS,
-    LOCATION,
-    OVERRIDES,
-    FormError,
-    fields_from_line,
-    kind_error,
-    split_args,
-)
+from bot.source_form import FormError, fields_from_line, kind_error, split_args
 from bot.source_form import source_from_fields as parse_source
+from bot.source_forms import ACCESS, CREDENTIALS, EVERY, ID, KINDS, LOCATION, OVERRIDES
 from knowledge.audit import AuditEntry, AuditLog
 from knowledge.jobs import JobRequest, Jobs
 from knowledge.kv.base import StoreUnavailable
@@ -212,7 +201,9 @@ class SourceAdmin:
             kind, values = fields_from_line(args)
             source = parse_source(kind, values, added_by=user)
         except FormError as exc:
-            lines = [f"• {ONE_LINE_NAMES.get(k, k)}: {m}" for k, m in exc.errors.items()]
+            where = KINDS[kind].location_word if kind in KINDS else "the location"
+            names = ONE_LINE_NAMES | {LOCATION: where}
+            lines = [f"• {names.get(k, f'`{k}=`')}: {m}" for k, m in exc.errors.items()]
             return "\n".join(lines) + f"\n{usage('add')}"
         except ValueError as exc:
             return f"{_sentence(str(exc))}\n{usage('add')}"

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.mrkdwn import clip, escape
-from bot.source_form import ADD_USAGE, KINDS, FieldSpec, every_text
+from bot.source_form import ADD_USAGE, every_text
+from bot.source_forms import KINDS, FieldSpec
 from knowledge.access import Principal
 from knowledge.audit import AuditEntry
 from knowledge.jobs import QueueStatus

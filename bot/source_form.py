@@ -2,7 +2,8 @@
 
 The `/lore add` modal and its one-line form (`/lore add files wiki /srv/wiki access=public every=1h`) fill
 the same fields, so both are checked by `source_from_fields` and say the same thing about the same mistake.
-Each kind of source declares its fields once (`KINDS`); the modal draws them and the parser reads them.
+Each kind of source declares its fields once (`bot/source_forms.py`); the modal draws them and the parser
+reads them.
 """
 
 from __future__ import annotations
@@ -13,26 +14,23 @@ from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
+from bot.source_forms import ACCESS, CREDENTIALS, EVERY, ID, KINDS, LOCATION, OVERRIDES
 from knowledge.access import AccessError, parse_acl
-from knowledge.sources import ENV_NAME, REMOTE_KIND, SOURCE_ID, Credentials, Source
+from knowledge.source_kinds import FILES_KIND, SMB_KIND, WEB_KIND, check_location
+from knowledge.sources import ENV_NAME, SOURCE_ID, Credentials, Source
 
-# Field names double as the block_id of their input in the modal (Slack keys errors by block_id).
-ID, LOCATION, ACCESS, OVERRIDES, EVERY, CREDENTIALS = (
-    "source_id",
-    "location",
-    "access",
-    "overrides",
-    "every",
-    "credentials",
-)
 MIN_EVERY = 5 * 60  # seconds: a schedule tighter than this would keep a worker busy for nothing
 MAX_EVERY = 30 * 24 * 3600
 MANUAL = ("manual", "never", "off", "0")
 ADD_USAGE = (
     "`/lore add files <id> <path>[,<path>…] access=public[,group:x] [every=1h|30m|manual] "
     "[override=<folder>:<access>[,<access>]] [credentials=ENV_VAR|/path/to/secret]`, "
+    "`/lore add smb <id> smb://server/share/folder user=svc-lore credentials=ENV_VAR`, "
+    "`/lore add mediawiki <id> https://wiki/w/api.php access=public [namespaces=0,4]`, "
+    "`/lore add confluence <id> https://x.atlassian.net/wiki user=EMAIL credentials=ENV_VAR [spaces=ENG]`, "
+    "`/lore add web <id> https://docs.example.com/guide/ access=public [max_pages=500]`, "
     "`/lore add lore-remote <id> <https://other-lore> access=group:x credentials=ENV_VAR`, "
     "or `/lore add` for a form"
 )
@@ -41,114 +39,6 @@ _EVERY = re.compile(r"^(?:every\s*)?(\d+)\s*(m|min|mins|minutes?|h|hrs?|hours?|d
 _UNITS = {"m": 60, "h": 3600, "d": 86400}
 T = TypeVar("T")
 _QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'"})  # Slack turns quotes into smart ones
-
-
-class FieldSpec(BaseModel):
-    """One input of the add form."""
-
-    name: str
-    label: str
-    hint: str
-    placeholder: str = ""
-    initial: str = ""
-    multiline: bool = False
-    optional: bool = False
-
-
-class KindForm(BaseModel):
-    """The fields a kind of source asks for, in order."""
-
-    kind: str
-    label: str
-    fields: list[FieldSpec]
-
-
-FILES = KindForm(
-    kind="files",
-    label="Folders (a local disk or a mounted share)",
-    fields=[
-        FieldSpec(
-            name=ID,
-            label="Source id",
-            hint="1-64 lower-case letters, digits, '.', '_' or '-' (e.g. handbook); answers cite it.",
-            placeholder="handbook",
-        ),
-        FieldSpec(
-            name=LOCATION,
-            label="Folders",
-            hint="One absolute path per line, as the sync worker sees it.",
-            placeholder="/srv/wiki",
-            multiline=True,
-        ),
-        FieldSpec(
-            name=ACCESS,
-            label="Who may read it",
-            hint="Comma-separated: public, group:NAME or user:EMAIL.",
-            placeholder="public",
-        ),
-        FieldSpec(
-            name=OVERRIDES,
-            label="Folder overrides",
-            hint="One per line, `folder: access, access`; folders are relative to the source.",
-            placeholder="finance: group:finance",
-            multiline=True,
-            optional=True,
-        ),
-        FieldSpec(
-            name=EVERY,
-            label="Sync schedule",
-            hint="Every N minutes or hours (30m, 1h, 6h), or manual.",
-            initial="1h",
-        ),
-        FieldSpec(
-            name=CREDENTIALS,
-            label="Credentials (a reference, never the secret)",
-            hint="Name of an environment variable or absolute path of a secret file where the worker "
-            "runs. Folders need none.",
-            placeholder="WIKI_TOKEN or /run/secrets/wiki",
-            optional=True,
-        ),
-    ],
-)
-REMOTE = KindForm(
-    kind=REMOTE_KIND,
-    label="Another Lore (federated search: asked at question time, nothing copied)",
-    fields=[
-        FieldSpec(
-            name=ID,
-            label="Source id",
-            hint="1-64 lower-case letters, digits, '.', '_' or '-' (e.g. hr-lore); answers cite it.",
-            placeholder="hr-lore",
-        ),
-        FieldSpec(
-            name=LOCATION,
-            label="Its API URL",
-            hint="The base URL of the other Lore's `lore api`, as this Lore reaches it.",
-            placeholder="https://lore.hr.example.com",
-        ),
-        FieldSpec(
-            name=ACCESS,
-            label="Who here may see its results",
-            hint="Comma-separated: public, group:NAME or user:EMAIL. The other Lore also limits what its "
-            "key may read.",
-            placeholder="group:staff",
-        ),
-        FieldSpec(
-            name=EVERY,
-            label="Health check",
-            hint="How often `/lore sources` checks that it answers: 30m, 1h, 6h, or manual.",
-            initial="1h",
-        ),
-        FieldSpec(
-            name=CREDENTIALS,
-            label="Its API key (a reference, never the key)",
-            hint="Name of an environment variable or absolute path of a secret file holding an API key of "
-            "the other Lore (`lore apikey create` there).",
-            placeholder="HR_LORE_KEY or /run/secrets/hr-lore",
-        ),
-    ],
-)
-KINDS: dict[str, KindForm] = {FILES.kind: FILES, REMOTE.kind: REMOTE}
 
 
 class FormError(ValueError):
@@ -215,19 +105,32 @@ def parse_locations(text: str) -> list[str]:
     return list(dict.fromkeys(str(PurePosixPath(p)) for p in paths))
 
 
-def parse_url(text: str) -> list[str]:
-    """The base URL of another Lore's API (http or https), without a trailing slash."""
-    url = text.strip().rstrip("/")
-    if not re.match(r"^https?://[^/\s]+(/\S*)?$", url):
-        raise ValueError(
-            f"invalid URL {text.strip()!r}: give the other Lore's API, e.g. https://lore.hr.example.com"
-        )
-    return [url]
+def parse_urls(kind: str, text: str) -> list[str]:
+    """The locations of a kind other than files, one per line (commas also separate them): URLs, or
+    smb://server/share/folder shares (a UNC path `\\\\server\\share` is turned into one)."""
+    found = [p.strip() for line in text.splitlines() for p in line.split(",") if p.strip()]
+    if kind == SMB_KIND:
+        found = [_smb_url(p) for p in found]
+    elif kind != WEB_KIND:  # a web start URL's trailing slash names its folder; elsewhere it is noise
+        found = [p.rstrip("/") for p in found]
+    wrong = [why for p in found if (why := check_location(kind, p))]
+    if wrong or not found:
+        raise ValueError("; ".join(wrong) or f"give {KINDS[kind].location_word}")
+    return list(dict.fromkeys(found))
 
 
-def parse_overrides(text: str, locations: list[str]) -> dict[str, list[str]]:
-    """`folder: access, access` lines -> folder prefix -> acl. An absolute folder inside the only
-    location is made relative to it (documents are named relative to their folder)."""
+def _smb_url(text: str) -> str:
+    if text.startswith("\\\\"):
+        return "smb://" + text[2:].replace("\\", "/").rstrip("/")
+    return text.rstrip("/")
+
+
+def parse_overrides(text: str, locations: list[str], kind: str = FILES_KIND) -> dict[str, list[str]]:
+    """`folder: access, access` lines -> prefix -> acl (a folder, a wiki namespace number, a URL path).
+    An absolute folder inside the only location is made relative to it (documents are named relative to
+    their folder)."""
+    if kind != FILES_KIND:
+        locations = []
     overrides: dict[str, list[str]] = {}
     for line in text.splitlines():
         if not line.strip():
@@ -272,13 +175,17 @@ def source_from_fields(kind: str, values: dict[str, str], *, added_by: str) -> S
             f"invalid source id {text[ID]!r}: use 1-64 lower-case letters, digits, '.', '_' or '-', "
             "starting with a letter or digit (e.g. handbook)"
         )
-    read_location = parse_url if kind == REMOTE_KIND else parse_locations
-    locations = _check(errors, LOCATION, lambda: read_location(text[LOCATION]))
-    acl = _check(errors, ACCESS, lambda: parse_acl(a for a in text[ACCESS].split(",") if a.strip()))
+    if kind == FILES_KIND:
+        locations = _check(errors, LOCATION, lambda: parse_locations(text[LOCATION]))
+    else:
+        locations = _check(errors, LOCATION, lambda: parse_urls(kind, text[LOCATION]))
+    given = [a for a in text.get(ACCESS, "").split(",") if a.strip()]
+    acl = _check(errors, ACCESS, lambda: parse_acl(given) if ACCESS in text else [])
+    options = {spec.name: text[spec.name] for spec in KINDS[kind].fields if spec.option}
     every = _check(errors, EVERY, lambda: parse_every(text[EVERY]))
     credentials = _check(errors, CREDENTIALS, lambda: [parse_credentials(text[CREDENTIALS])])
     overrides = (
-        _check(errors, OVERRIDES, lambda: parse_overrides(text.get(OVERRIDES, ""), locations))
+        _check(errors, OVERRIDES, lambda: parse_overrides(text.get(OVERRIDES, ""), locations, kind))
         if locations is not None
         else None
     )
@@ -293,11 +200,12 @@ def source_from_fields(kind: str, values: dict[str, str], *, added_by: str) -> S
             overrides=overrides or {},
             every=every,
             credentials=credentials[0],
+            options=options,
             added_by=added_by,
         )
     except ValidationError as exc:  # a rule of the model that the form does not check itself
         loc = exc.errors()[0]["loc"]
-        raise FormError({_FIELD_OF.get(str(loc[0]) if loc else "", LOCATION): _message(exc)}) from exc
+        raise FormError({_field_of(kind, str(loc[0]) if loc else "", exc): _message(exc)}) from exc
 
 
 def _check(errors: dict[str, str], name: str, step: Callable[[], T]) -> T | None:
@@ -312,6 +220,19 @@ def _check(errors: dict[str, str], name: str, step: Callable[[], T]) -> T | None
 
 
 _FIELD_OF = {"id": ID, "location": LOCATION, "access": ACCESS, "overrides": OVERRIDES, "every": EVERY}
+
+
+def _field_of(kind: str, loc: str, exc: ValidationError) -> str:
+    """The form field a model error belongs to: by its location, else the option or field it names."""
+    if loc in _FIELD_OF:
+        return _FIELD_OF[loc]
+    text = _message(exc)
+    named = [f.name for f in KINDS[kind].fields if f.option and f"{f.name}=" in text]
+    for name, field in (("access", ACCESS), ("credentials", CREDENTIALS), ("overrides", OVERRIDES)):
+        if f"needs {name}" in text or f"takes no {name}" in text or f"give no {name}" in text:
+            named.append(field)
+    present = {f.name for f in KINDS[kind].fields}
+    return next((n for n in named if n in present), LOCATION)
 
 
 def _message(exc: Exception) -> str:
@@ -332,7 +253,7 @@ def fields_from_line(words: list[str]) -> tuple[str, dict[str, str]]:
     """
     if words and words[0] not in KINDS:
         raise ValueError(kind_error(words[0]))
-    where = "the URL" if words and words[0] == REMOTE_KIND else "the folders"
+    where = KINDS[words[0]].location_word if words else "the location"
     if len(words) < 3:
         missing = "the source id" if len(words) < 2 else where
         raise ValueError(f"missing {missing}")
@@ -341,16 +262,23 @@ def fields_from_line(words: list[str]) -> tuple[str, dict[str, str]]:
         raise ValueError(f"give the kind, the source id and {where} first, then the key=value options")
     values = {ID: source_id, LOCATION: paths, EVERY: "1h"}
     overrides: list[str] = []
-    keys = {"access": ACCESS, "every": EVERY, "credentials": CREDENTIALS}
+    named = {f.name for f in KINDS[kind].fields}
+    keys = {
+        k: v for k, v in (("access", ACCESS), ("every", EVERY), ("credentials", CREDENTIALS)) if v in named
+    }
+    keys |= {f.name: f.name for f in KINDS[kind].fields if f.option}
     for option in options:
         key, sep, value = option.partition("=")
         if not sep:
             raise ValueError(f"unexpected {option!r}: options are key=value")
-        if key == "override":
+        if key == "override" and OVERRIDES in named:
             overrides.append(value.replace(":", ": ", 1))
         elif key in keys:
             values[keys[key]] = value
         else:
-            raise ValueError(f"unknown option {key!r}: use access=, every=, override= or credentials=")
+            known = [*keys, *(["override"] if OVERRIDES in named else [])]
+            raise ValueError(
+                f"unknown option {key!r} for a {kind} source: use {', '.join(f'{k}=' for k in known)}"
+            )
     values[OVERRIDES] = "\n".join(overrides)
     return kind, values

@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from qdrant_client import AsyncQdrantClient
 
 from ingestion.connectors.base import Connector, ListingError
-from ingestion.scheduler import connector_for
+from ingestion.connectors.registry import connector_for
 from ingestion.state import SyncState
 from ingestion.sync import SyncEngine
 from knowledge.index.base import Index
@@ -35,7 +35,7 @@ from knowledge.index.collections import Collections, physical_name
 from knowledge.index.edge import EdgeIndex
 from knowledge.index.server import ServerIndex
 from knowledge.settings import Settings
-from knowledge.sources import FILES_KIND, Registry
+from knowledge.sources import REMOTE_KIND, Registry, Source
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +58,19 @@ class Reindexed(BaseModel):
 
 
 async def _sync_all(
-    registry: Registry, engine: SyncEngine, connect: Callable[..., Connector] = connector_for
+    registry: Registry,
+    engine: SyncEngine,
+    settings: Settings,
+    connect: Callable[[Source, Settings], Connector] = connector_for,
 ) -> list[str]:
     """Sync every registered source into the engine's (new) index; a failed listing stops everything."""
     lines = []
     for record in await registry.all():
         source = record.source
-        if source.kind != FILES_KIND:  # lore-remote sources store nothing here
+        if source.kind == REMOTE_KIND:  # lore-remote sources store nothing here
             continue
         try:
-            result = await engine.sync(source.id, connect(source))
+            result = await engine.sync(source.id, connect(source, settings))
         except ListingError as exc:
             raise ReindexError(
                 f"listing {source.id} failed ({exc}); nothing was switched: fix the source (or remove it) "
@@ -96,6 +99,7 @@ async def _adopt_state(settings: Settings, built: Path) -> None:
 
 
 async def _build(
+    settings: Settings,
     registry: Registry,
     engine_for: EngineFor,
     index: Index,
@@ -106,7 +110,7 @@ async def _build(
     chunk count. On any failure or cancellation, `undo` removes the new index and the state is deleted."""
     state = SyncState(state_path)
     try:
-        lines = await _sync_all(registry, engine_for(index, state))
+        lines = await _sync_all(registry, engine_for(index, state), settings)
         chunks = await index.count()
     except BaseException:
         await state.close()
@@ -127,7 +131,9 @@ async def reindex_server(
     await collections.create(physical)
     index = ServerIndex(client, physical, settings.embedding_dim, settings.qdrant_replication)
     state_path = settings.data_dir / f"sync-state-{physical}.sqlite"
-    lines, chunks = await _build(registry, engine_for, index, state_path, lambda: collections.drop(physical))
+    lines, chunks = await _build(
+        settings, registry, engine_for, index, state_path, lambda: collections.drop(physical)
+    )
     previous = await collections.switch(settings.collection, physical)
     log.info("alias %s now names %s (was %s)", settings.collection, physical, previous)
     await _adopt_state(settings, state_path)
@@ -155,7 +161,7 @@ async def reindex_edge(settings: Settings, registry: Registry, engine_for: Engin
         await index.close()
         await asyncio.to_thread(shutil.rmtree, folder, True)
 
-    lines, chunks = await _build(registry, engine_for, index, state_path, undo)
+    lines, chunks = await _build(settings, registry, engine_for, index, state_path, undo)
     await index.close()
     live, previous = settings.index_dir, settings.data_dir / f"index-before-{stamp}"
     had_live = await asyncio.to_thread(live.exists)

@@ -1,5 +1,5 @@
-"""Keeps registered sources in sync: every tick, a sync of each due source is requested; and what every
-sync needs: the connector of a source and the status a sync leaves on it.
+"""Keeps registered sources in sync: every tick, a sync of each due source is requested; and the status
+a sync leaves on its source.
 
 A failed listing is recorded against the source and prunes nothing; it is tried again when next due.
 """
@@ -10,24 +10,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from pathlib import Path
 
-from ingestion.connectors.base import Connector, ListingError
-from ingestion.connectors.files import FilesConnector
+from ingestion.connectors.base import ListingError
 from ingestion.sync import SyncResult
 from knowledge.jobs import JobRequest, Jobs
-from knowledge.sources import Registry, Source, SourceStatus
+from knowledge.sources import Registry, SourceStatus
 
 log = logging.getLogger(__name__)
 
 TICK = 30.0  # seconds between looks at what is due
-
-
-def connector_for(source: Source) -> Connector:
-    """The connector of a registered source; an unknown kind fails like a listing (nothing pruned)."""
-    if source.kind != "files":
-        raise ListingError(f"no connector for kind {source.kind!r} in this version of Lore")
-    return FilesConnector([Path(p) for p in source.location], source.access, source.overrides)
 
 
 def status_from(result: SyncResult) -> SourceStatus:

@@ -48,15 +48,22 @@ class SyncResult(BaseModel):
     deleted: int = 0
     failed: int = 0
     chunks: int = Field(0, description="Chunks stored by this sync.")
+    unreadable: int = Field(0, description="Listed documents whose access maps to nobody (empty acl).")
     seconds: float = 0.0
     errors: list[DocError] = Field(default_factory=list)
 
     def line(self) -> str:
         """The one-line summary printed by `lore ingest`."""
-        return (
+        line = (
             f"{self.source_id}: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
             f"{self.deleted} deleted, {self.failed} failed, {self.chunks} chunks, {self.seconds:.1f} s"
         )
+        if self.unreadable:
+            line += (
+                f"; {self.unreadable} readable by nobody: map their accounts to Lore access in the "
+                "directory file (LORE_DIRECTORY_FILE, accounts:)"
+            )
+        return line
 
 
 class SyncLimits(BaseModel):
@@ -94,6 +101,7 @@ class SyncEngine:
         started = time.perf_counter()
         result = SyncResult(source_id=source_id)
         listed = {ref.doc_id: ref async for ref in connector.list_documents()}
+        result.unreadable = sum(1 for ref in listed.values() if not ref.acl)
         known = await self.state.documents(source_id)
         todo = [ref for ref in listed.values() if _needs_content(ref, known.get(ref.doc_id))]
         fetching = {ref.doc_id for ref in todo}

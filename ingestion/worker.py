@@ -22,8 +22,9 @@ from arq.cron import cron
 from arq.worker import Retry, Worker, func
 
 from ingestion.connectors.base import Connector, ListingError
+from ingestion.connectors.registry import connector_for
 from ingestion.liveness import Liveness
-from ingestion.scheduler import Scheduler, connector_for, listing_failed, status_from
+from ingestion.scheduler import Scheduler, listing_failed, status_from
 from ingestion.sync import SyncEngine, SyncResult
 from knowledge.embedding.base import EmbeddingError
 from knowledge.federation import Federation
@@ -62,7 +63,7 @@ class WorkerContext:
     engine: SyncEngine
     registry: Registry
     notify: Notify | None = None  # default: a Slack DM with the settings' bot token
-    connector_for: Callable[[Source], Connector] = connector_for
+    connector_for: Callable[[Source, Settings], Connector] = connector_for
     retry_base: float = RETRY_BASE
     max_tries: int = MAX_TRIES
     job_timeout: float = JOB_TIMEOUT  # a sync stops (and records why) after this; arq's limit is longer
@@ -106,7 +107,9 @@ async def run_sync(
     deadline = asyncio.timeout(context.job_timeout)
     try:
         async with deadline:
-            result = await context.engine.sync(source_id, context.connector_for(record.source))
+            result = await context.engine.sync(
+                source_id, context.connector_for(record.source, context.settings)
+            )
             if await context.registry.get(source_id) is None:  # removed while syncing: undo what we added
                 await context.engine.remove_source(source_id)
                 log.info("source %s was removed during its sync; its chunks are gone", source_id)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 PUBLIC = "public"
 ACCESS_HELP = (
@@ -44,11 +44,22 @@ def parse_acl(values: Iterable[str]) -> list[str]:
 
 
 class Directory(BaseModel):
-    """Group membership kept outside Slack: group name -> member emails (a YAML file)."""
+    """Group membership kept outside Slack (group name -> member emails), and the Lore access strings of
+    accounts named by sources (an SMB SID, a Confluence group or account id -> access strings). A YAML file:
+
+        groups: {finance: [ana@example.com]}
+        accounts: {"S-1-5-21-1-2-3-1104": [group:finance], "S-1-1-0": [public]}
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     groups: dict[str, list[str]] = {}
+    accounts: dict[str, list[str]] = {}
+
+    @field_validator("accounts")
+    @classmethod
+    def _accounts(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        return {name.strip().lower(): parse_acl(acl) for name, acl in value.items()}
 
     @classmethod
     def load(cls, path: Path | None) -> Directory:
@@ -61,6 +72,10 @@ class Directory(BaseModel):
             )
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         return cls.model_validate(data)
+
+    def access_of(self, account: str) -> list[str]:
+        """The access strings a source-side account maps to (case-insensitive); [] when unmapped."""
+        return self.accounts.get(account.strip().lower(), [])
 
     def groups_of(self, email: str) -> list[str]:
         """Names of the groups that list `email`."""

@@ -22,12 +22,19 @@ from knowledge.access import parse_acl
 from knowledge.kv.base import KeyValue
 from knowledge.kv.redis import RedisStore
 from knowledge.settings import Settings
+from knowledge.source_kinds import (
+    FILES_KIND,
+    KIND_RULES,
+    check_location,
+    check_options,
+)
+from knowledge.source_kinds import (
+    REMOTE_KIND as REMOTE_KIND,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_ERRORS = 10  # recent document errors kept on a source's status
-FILES_KIND = "files"
-REMOTE_KIND = "lore-remote"  # another Lore deployment, asked at question time (knowledge/federation.py)
 SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
@@ -92,13 +99,23 @@ class Source(BaseModel):
     """A source to keep in sync. `every` is the seconds between syncs (0 = only when asked)."""
 
     id: str = Field(description="Lower-case name, e.g. handbook; also the source of its documents.")
-    kind: str = Field(FILES_KIND, description="The connector kind: files, or lore-remote (federation).")
-    location: list[str] = Field(
-        description="Absolute folders or files (files kind); the other Lore's base URL (lore-remote)."
+    kind: str = Field(
+        FILES_KIND, description="files, smb, mediawiki, confluence, web, or lore-remote (federation)."
     )
-    access: list[str] = Field(description="Access strings of every document, unless a folder overrides them.")
+    location: list[str] = Field(
+        description="Folders (files), smb:// shares, the wiki's api.php, Confluence's base URL, start URLs "
+        "(web), or the other Lore's base URL (lore-remote)."
+    )
+    access: list[str] = Field(
+        description="Access strings of every document, unless an override applies; empty for kinds whose "
+        "documents carry their own (smb, confluence)."
+    )
     overrides: dict[str, list[str]] = Field(
-        default_factory=dict, description="Folder prefix -> access strings; the longest matching prefix wins."
+        default_factory=dict,
+        description="Prefix (folder, namespace number, URL path) -> access strings; the longest prefix wins.",
+    )
+    options: dict[str, str] = Field(
+        default_factory=dict, description="Settings of the kind, e.g. user, namespaces, spaces, max_pages."
     )
     every: int = Field(3600, ge=0, description="Seconds between scheduled syncs; 0 = only when asked.")
     credentials: Credentials | None = Field(None, description="Where the source's secret is kept.")
@@ -131,7 +148,7 @@ class Source(BaseModel):
     @field_validator("access")
     @classmethod
     def _access(cls, value: list[str]) -> list[str]:
-        return parse_acl(value)
+        return parse_acl(value) if value else []
 
     @field_validator("overrides")
     @classmethod
@@ -145,21 +162,31 @@ class Source(BaseModel):
         return clean
 
     @model_validator(mode="after")
-    def _absolute(self) -> Source:
-        if self.kind == FILES_KIND:
-            relative = [p for p in self.location if not Path(p).is_absolute()]
-            if relative:
-                raise ValueError(f"file locations must be absolute paths: {', '.join(relative)}")
-        if self.kind == REMOTE_KIND:
-            if len(self.location) != 1 or not re.match(r"^https?://[^/\s]+", self.location[0]):
-                raise ValueError(
-                    "a lore-remote source needs one base URL of the other Lore's API, e.g. "
-                    "https://lore.hr.example.com"
-                )
-            if self.credentials is None or self.overrides:
-                raise ValueError(
-                    "a lore-remote source needs credentials (where its API key is kept) and no overrides"
-                )
+    def _fits_kind(self) -> Source:
+        rules = KIND_RULES.get(self.kind)
+        if rules is None:  # an unknown kind stays readable; syncing it fails with a clear status
+            return self
+        wrong = [why for p in self.location if (why := check_location(self.kind, p))]
+        if wrong:
+            raise ValueError("; ".join(wrong))
+        if rules.single_location and len(self.location) != 1:
+            raise ValueError(f"a {self.kind} source has one location: {rules.location_hint}")
+        if rules.own_access and self.access:
+            raise ValueError(
+                f"a {self.kind} source takes its access from the source's own permissions: give no access, "
+                "and map its accounts to Lore access in the directory file (LORE_DIRECTORY_FILE, accounts:)"
+            )
+        if not rules.own_access and not self.access:
+            raise ValueError(
+                f"no access given: a {self.kind} source needs access (public, group:NAME or user:EMAIL)"
+            )
+        if rules.credentials and self.credentials is None:
+            raise ValueError(f"a {self.kind} source needs credentials (where its secret is kept)")
+        if rules.credentials is False and self.credentials is not None:
+            raise ValueError(f"a {self.kind} source takes no credentials")
+        if not rules.overrides and self.overrides:
+            raise ValueError(f"a {self.kind} source takes no overrides")
+        self.options = check_options(self.kind, self.options)
         return self
 
 

@@ -240,7 +240,11 @@ async def test_sync_when_already_running_says_so(lore: Admin) -> None:
         ("sync Bad!", "Invalid source id", "/lore sync <source>"),
         ("sources everything", "takes no arguments", "/lore sources"),
         ("add files wiki", "Missing the folders", "/lore add files <id>"),
-        ("add smb wiki //host/share access=public", "Unknown kind 'smb'", "/lore add files <id>"),
+        (
+            "add sharepoint wiki https://sp.example.com access=public",
+            "Unknown kind 'sharepoint'",
+            "/lore add files <id>",
+        ),
         (
             "add files Wiki! /srv/wiki access=public",
             "the source id: invalid source id 'Wiki!'",

@@ -233,7 +233,7 @@ async def test_a_stopped_worker_hands_its_job_back(
     await jobs.request_sync(WIKI)
     gated = Gated(FilesConnector([folder], ["public"]), after=1)
     worker = build_worker(
-        dataclasses.replace(context, connector_for=lambda s: gated), redis, handle_signals=False
+        dataclasses.replace(context, connector_for=lambda s, _: gated), redis, handle_signals=False
     )
     running = asyncio.ensure_future(worker.async_run())
     await asyncio.wait_for(gated.reached.wait(), 30)
@@ -261,7 +261,7 @@ async def test_a_sync_that_takes_too_long_stops_and_says_so(
     await register(registry, folder)
     gated = Gated(FilesConnector([folder], ["public"]), after=1)  # never opens: the sync hangs
     assert (
-        await run_sync(dataclasses.replace(context, connector_for=lambda s: gated, job_timeout=0.2), WIKI)
+        await run_sync(dataclasses.replace(context, connector_for=lambda s, _: gated, job_timeout=0.2), WIKI)
         is None
     )
     record = await registry.get("wiki")

@@ -25,7 +25,15 @@ class DocumentRef(BaseModel):
 
 
 class ListingError(RuntimeError):
-    """The source could not be listed: nothing may be pruned on the strength of this listing."""
+    """The source could not be listed: nothing may be pruned on the strength of this listing.
+
+    `retryable` is False when trying again soon cannot help (credentials missing or refused, a wrong
+    address): the worker records it at once instead of backing off and retrying.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class Connector(Protocol):
