@@ -177,10 +177,10 @@ class Http:
                             raise ValueError(_too_large(size, max_bytes, more=True))
                         out.write(block)
             except (aiohttp.ClientError, TimeoutError) as exc:
-                dest.unlink(missing_ok=True)
+                await asyncio.to_thread(dest.unlink, True)
                 raise OSError(f"download from {_host(url)} broke off: {_reason(exc)}") from exc
             except ValueError:
-                dest.unlink(missing_ok=True)
+                await asyncio.to_thread(dest.unlink, True)
                 raise
         return meta.model_copy(update={"path": dest})
 
