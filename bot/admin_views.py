@@ -124,7 +124,9 @@ def health(record: SourceRecord, now: float) -> str:
 def described(source: Source) -> str:
     """Kind, folders, access, overrides, schedule and credentials reference of a source (for admins)."""
     folders = ", ".join(f"`{escape(p)}`" for p in source.location)
-    parts = [source.kind, folders, "access " + escape(", ".join(source.access))]
+    access = ", ".join(source.access) or "from the source's own permissions"
+    parts = [source.kind, folders, "access " + escape(access)]
+    parts += [f"{escape(k)}={escape(v)}" for k, v in sorted(source.options.items())]
     if source.overrides:
         shown = "; ".join(f"{escape(f)}: {escape(', '.join(a))}" for f, a in source.overrides.items())
         parts.append(f"overrides {shown}")
@@ -194,7 +196,9 @@ def audit_text(entries: list[AuditEntry]) -> str:
 
 def audit_detail(source: Source) -> str:
     """A source in one line for the audit log: `files /srv/wiki access=public every 1h`."""
-    parts = [source.kind, *source.location, "access=" + ",".join(source.access)]
+    parts = [source.kind, *source.location]
+    parts += ["access=" + ",".join(source.access)] if source.access else []
+    parts += [f"{k}={v}" for k, v in sorted(source.options.items())]
     parts += [f"override={folder}:{','.join(acl)}" for folder, acl in source.overrides.items()]
     parts.append(every_text(source.every))
     if source.credentials is not None:

@@ -183,7 +183,7 @@ def source_from_fields(kind: str, values: dict[str, str], *, added_by: str) -> S
     acl = _check(errors, ACCESS, lambda: parse_acl(given) if ACCESS in text else [])
     options = {spec.name: text[spec.name] for spec in KINDS[kind].fields if spec.option}
     every = _check(errors, EVERY, lambda: parse_every(text[EVERY]))
-    credentials = _check(errors, CREDENTIALS, lambda: [parse_credentials(text[CREDENTIALS])])
+    credentials = _check(errors, CREDENTIALS, lambda: [parse_credentials(text.get(CREDENTIALS, ""))])
     overrides = (
         _check(errors, OVERRIDES, lambda: parse_overrides(text.get(OVERRIDES, ""), locations, kind))
         if locations is not None
@@ -227,7 +227,7 @@ def _field_of(kind: str, loc: str, exc: ValidationError) -> str:
     if loc in _FIELD_OF:
         return _FIELD_OF[loc]
     text = _message(exc)
-    named = [f.name for f in KINDS[kind].fields if f.option and f"{f.name}=" in text]
+    named = [f.name for f in KINDS[kind].fields if f.option and re.search(rf"\b{f.name}\b", text)]
     for name, field in (("access", ACCESS), ("credentials", CREDENTIALS), ("overrides", OVERRIDES)):
         if f"needs {name}" in text or f"takes no {name}" in text or f"give no {name}" in text:
             named.append(field)

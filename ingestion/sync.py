@@ -49,6 +49,7 @@ class SyncResult(BaseModel):
     failed: int = 0
     chunks: int = Field(0, description="Chunks stored by this sync.")
     unreadable: int = Field(0, description="Listed documents whose access maps to nobody (empty acl).")
+    notes: list[str] = Field(default_factory=list, description="What the connector wants an admin to know.")
     seconds: float = 0.0
     errors: list[DocError] = Field(default_factory=list)
 
@@ -58,6 +59,8 @@ class SyncResult(BaseModel):
             f"{self.source_id}: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
             f"{self.deleted} deleted, {self.failed} failed, {self.chunks} chunks, {self.seconds:.1f} s"
         )
+        for note in self.notes:
+            line += f"; {note}"
         if self.unreadable:
             line += (
                 f"; {self.unreadable} readable by nobody: map their accounts to Lore access in the "
@@ -102,6 +105,7 @@ class SyncEngine:
         result = SyncResult(source_id=source_id)
         listed = {ref.doc_id: ref async for ref in connector.list_documents()}
         result.unreadable = sum(1 for ref in listed.values() if not ref.acl)
+        result.notes = list(getattr(connector, "notes", []))  # optional: e.g. a web crawl's page budget
         known = await self.state.documents(source_id)
         todo = [ref for ref in listed.values() if _needs_content(ref, known.get(ref.doc_id))]
         fetching = {ref.doc_id for ref in todo}
@@ -174,6 +178,23 @@ class SyncEngine:
             return ref, "", None
         try:
             path = await connector.fetch(ref, workdir)
+        except ValueError as exc:  # too large, found out while fetching
+            _fail(result, ref, str(exc))
+            return ref, "", None
+        except OSError as exc:
+            _fail(result, ref, f"cannot fetch: {exc.strerror or exc}")
+            return ref, "", None
+        try:
+            return await self._read(ref, path, known, result)
+        finally:  # a copy the connector made is not kept: a big share must not fill the temp disk
+            if path.is_relative_to(workdir):
+                await asyncio.to_thread(path.unlink, True)
+
+    async def _read(
+        self, ref: DocumentRef, path: Path, known: dict[str, DocState], result: SyncResult
+    ) -> tuple[DocumentRef, str, Parsed | None]:
+        """Hash and parse a fetched document; `None` when its content did not change (or it failed)."""
+        try:
             content_hash = await asyncio.to_thread(_hash_file, path, self.limits.max_bytes)
         except ValueError as exc:  # too large, found out after fetching
             _fail(result, ref, str(exc))

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestion.connectors.base import ListingError
+from ingestion.connectors.base import DocumentRef, ListingError
 from ingestion.connectors.files import FilesConnector
 from ingestion.parse_pool import ParsePool
 from ingestion.parsing import ParseError
@@ -160,3 +160,30 @@ async def test_parser_process_is_killed_on_timeout_and_replaced(folder: Path) ->
         assert parsed.title == "Leave" and "sixteen weeks" in parsed.drafts[0].text
     finally:
         await pool.close()
+
+
+class CopyingConnector(FilesConnector):
+    """A connector that downloads: each fetch writes a copy into the sync's work folder, and records
+    which earlier copies still exist at that moment."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__([folder], ["public"])
+        self.copies: list[Path] = []
+        self.left_behind: list[int] = []
+
+    async def fetch(self, ref: DocumentRef, workdir: Path) -> Path:
+        self.left_behind.append(sum(p.exists() for p in self.copies))
+        copy = workdir / f"{len(self.copies)}-{ref.doc_id}"
+        copy.write_bytes((await super().fetch(ref, workdir)).read_bytes())
+        self.copies.append(copy)
+        return copy
+
+
+async def test_downloaded_copies_are_deleted_once_read(
+    engine: SyncEngine, kb: Knowledge, folder: Path
+) -> None:
+    connector = CopyingConnector(folder)
+    result = await engine.sync("wiki", connector)
+    assert (result.added, result.failed) == (3, 0)
+    assert connector.left_behind == [0, 0, 0]  # each copy was gone before the next download
+    assert not any(p.exists() for p in connector.copies)

@@ -28,12 +28,14 @@ class ListingError(RuntimeError):
     """The source could not be listed: nothing may be pruned on the strength of this listing.
 
     `retryable` is False when trying again soon cannot help (credentials missing or refused, a wrong
-    address): the worker records it at once instead of backing off and retrying.
+    address): the worker records it at once instead of backing off and retrying. `status` is the HTTP
+    status behind it (0 when none).
     """
 
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
+    def __init__(self, message: str, *, retryable: bool = True, status: int = 0) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.status = status  # the HTTP status that failed it, when there was one
 
 
 class Connector(Protocol):

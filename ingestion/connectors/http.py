@@ -68,10 +68,18 @@ class Http:
         self.what = what
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[aiohttp.ClientSession]:
-        """A client session with this connector's headers, credentials and timeouts."""
+    async def session(
+        self, cookie_jar: aiohttp.CookieJar | None = None
+    ) -> AsyncIterator[aiohttp.ClientSession]:
+        """A client session with this connector's headers, credentials and timeouts. Pass a `cookie_jar`
+        to keep a sign-in across sessions; jars accept cookies of hosts named by IP address (intranet
+        servers often are), which aiohttp's default jar drops."""
         async with aiohttp.ClientSession(
-            headers=self.headers, auth=self.auth, timeout=self.timeout, raise_for_status=False
+            headers=self.headers,
+            auth=self.auth,
+            timeout=self.timeout,
+            raise_for_status=False,
+            cookie_jar=aiohttp.CookieJar(unsafe=True) if cookie_jar is None else cookie_jar,
         ) as session:
             yield session
 
@@ -129,12 +137,16 @@ class Http:
         try:
             response = await self._send(session, url, params, {"Accept": "application/json"}, method, data)
         except HttpFailure as exc:
-            raise ListingError(str(exc), retryable=exc.status not in (401, 403)) from exc
+            raise ListingError(str(exc), retryable=exc.status not in (401, 403), status=exc.status) from exc
         async with response:
             if response.status == 404:
-                raise ListingError(f"{url} was not found (HTTP 404): check the source's URL", retryable=False)
+                raise ListingError(
+                    f"{url} was not found (HTTP 404): check the source's URL", retryable=False, status=404
+                )
             if response.status >= 400:
-                raise ListingError(f"{self.what} answered HTTP {response.status} for {_host(url)}")
+                raise ListingError(
+                    f"{self.what} answered HTTP {response.status} for {_host(url)}", status=response.status
+                )
             try:
                 return await response.json(content_type=None)
             except (ValueError, aiohttp.ClientError) as exc:

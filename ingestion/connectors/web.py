@@ -1,0 +1,236 @@
+"""The web site connector: the pages of a site inside the folder of each start URL, found through a sitemap
+or a crawl, robots.txt honoured, indexed as their main content without the site's navigation.
+
+Between syncs it keeps, in the source's cache folder, each page's ETag / Last-Modified and links, so the
+next sync asks with If-None-Match / If-Modified-Since: an unchanged page answers 304 and is neither
+downloaded nor re-indexed. A page's version is its ETag, else its Last-Modified, else a hash of its main
+content. A sync lists at most `max_pages` pages; when that budget stops it, `notes` says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel, ValidationError
+
+from ingestion.connectors.base import DocumentRef, ListingError
+from ingestion.connectors.http import Http, HttpFailure
+from ingestion.connectors.registry import cache_dir
+from ingestion.connectors.web_crawl import Crawl, Page, Start, body_name
+from ingestion.connectors.web_fetch import RETRIES, get
+from ingestion.connectors.web_pages import extract, folder_of, is_html, normalise
+from knowledge.settings import Settings
+from knowledge.source_kinds import WEB_KIND
+from knowledge.sources import Source
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_PAGES = 500
+CACHE_FILE = "web-pages.json"
+BODIES = "pages"
+
+
+class WebCache(BaseModel):
+    """What the last complete listing learnt, by URL asked for."""
+
+    pages: dict[str, Page] = {}
+
+
+class WebConnector:
+    """Pages under the folders of the start URLs; acl from a default plus per-path overrides (paths
+    relative to the start URL's folder, the longest prefix wins).
+
+    doc ids are URL paths relative to the start URL's folder (`guide/intro.html`; the folder itself is
+    `index`); with several start URLs each id starts with its host and folder.
+    """
+
+    kind = WEB_KIND
+
+    def __init__(
+        self,
+        locations: list[str],
+        acl: list[str],
+        overrides: dict[str, list[str]] | None = None,
+        *,
+        cache: Path,
+        max_pages: int = DEFAULT_MAX_PAGES,
+        sitemap: str = "",
+        max_bytes: int = 25_000_000,
+        retries: int = RETRIES,
+    ) -> None:
+        self.starts = [_start(location) for location in locations]
+        self.acl = acl
+        self.overrides = overrides or {}
+        self.cache = cache
+        self.max_pages = max_pages
+        self.sitemap = sitemap
+        self.max_bytes = max_bytes
+        self.retries = retries
+        self.http = Http(what="the web site")
+        self.notes: list[str] = []
+        self._bodies: dict[str, Path] = {}  # doc id -> main content read by the last listing
+
+    @classmethod
+    def from_source(cls, source: Source, settings: Settings) -> WebConnector:
+        """The connector of a registered `web` source."""
+        return cls(
+            source.location,
+            source.access,
+            source.overrides,
+            cache=cache_dir(source, settings),
+            max_pages=int(source.options.get("max_pages", str(DEFAULT_MAX_PAGES))),
+            sitemap=source.options.get("sitemap", ""),
+            max_bytes=int(settings.max_file_mb * 1_000_000),
+        )
+
+    def doc_id(self, url: str, start: Start) -> str:
+        """The id of the page at `url`: its path relative to the start URL's folder."""
+        relative = _relative(url, start)
+        if len(self.starts) == 1:
+            return relative
+        parts = urlsplit(start.folder)
+        return f"{parts.netloc}{unquote(parts.path)}{relative}"
+
+    def acl_of(self, relative: str) -> list[str]:
+        """The acl of a page: the override of its deepest path prefix, else the default."""
+        best = ""
+        for prefix in self.overrides:
+            clean = prefix.strip("/")
+            if (relative == clean or relative.startswith(clean + "/")) and len(clean) > len(best):
+                best = clean
+        return self.overrides.get(best, self.acl) if best else self.acl
+
+    async def list_documents(self) -> AsyncIterator[DocumentRef]:
+        """Every page inside the start folders, up to the page budget; ListingError if the site cannot be
+        read (then nothing is pruned)."""
+        for ref in await self._listing():
+            yield ref
+
+    async def _listing(self) -> list[DocumentRef]:
+        self.notes = []
+        old = await asyncio.to_thread(_load, self.cache / CACHE_FILE)
+        async with self.http.session() as session:
+            crawl = Crawl(
+                session,
+                self.starts,
+                old.pages,
+                self.cache / BODIES,
+                max_pages=self.max_pages,
+                max_bytes=self.max_bytes,
+                retries=self.retries,
+            )
+            await crawl.read_robots()
+            entries = await crawl.sitemap_pages(self.sitemap)
+            await crawl.from_sitemap(entries)
+            covered = crawl.covered(entries)
+            await crawl.crawl([s for s in self.starts if s.url not in covered])
+        refs = self._refs(crawl)
+        await asyncio.to_thread(_save, self.cache, WebCache(pages=crawl.visited))
+        if crawl.budget_reached:
+            self.notes.append(f"page budget of {self.max_pages} pages reached: raise max_pages to index more")
+            log.warning(
+                "web listing of %s stopped at its page budget of %d pages", self.starts[0].url, self.max_pages
+            )
+        if crawl.trapped:
+            self.notes.append(
+                f"crawl stopped after {crawl.requests} requests: most links led to copies, redirects, "
+                "missing or non-HTML pages; give a sitemap= to list the pages directly"
+            )
+        if crawl.failed:
+            self.notes.append(
+                f"{len(crawl.failed)} pages could not be read (first: {crawl.failed[0]}); pages read before "
+                "keep their last version"
+            )
+        return refs
+
+    def _refs(self, crawl: Crawl) -> list[DocumentRef]:
+        refs: dict[str, DocumentRef] = {}
+        self._bodies = {}
+        for asked, page in crawl.listed.items():
+            url = page.url or asked
+            start = crawl.start_of(url)
+            assert start is not None  # the crawl lists only pages inside a start folder
+            doc_id = self.doc_id(url, start)
+            if doc_id in refs:
+                continue
+            refs[doc_id] = DocumentRef(
+                doc_id=doc_id,
+                version=page.version,
+                acl=self.acl_of(_relative(url, start)),
+                updated_at=page.updated_at,
+                title=page.title,
+                url=url,
+                size=self.max_bytes + 1 if page.too_large else None,
+            )
+            self._bodies[doc_id] = self.cache / BODIES / body_name(asked, page.version)
+        return list(refs.values())
+
+    async def fetch(self, ref: DocumentRef, workdir: Path) -> Path:
+        """The page's main content as a small HTML file: the one the listing read, else downloaded now."""
+        body = self._bodies.get(ref.doc_id)
+        if body is not None and await asyncio.to_thread(body.is_file):
+            dest = _new_file(workdir)
+            await asyncio.to_thread(shutil.copyfile, body, dest)
+            return dest
+        async with self.http.session() as session:
+            try:
+                answer = await get(
+                    session, ref.url, max_bytes=self.max_bytes, wanted=is_html, retries=self.retries
+                )
+            except HttpFailure as exc:
+                raise OSError(str(exc)) from exc
+        if answer.status != 200 or not is_html(answer.content_type):
+            raise OSError(f"HTTP {answer.status} ({answer.content_type or 'no content type'}) from {ref.url}")
+        page = await asyncio.to_thread(extract, answer.body, ref.url, answer.charset)
+        dest = _new_file(workdir)
+        await asyncio.to_thread(dest.write_text, page.document, "utf-8")
+        return dest
+
+
+def _start(location: str) -> Start:
+    url = normalise(location, keep_query=True)
+    if url is None:
+        raise ListingError(f"invalid start URL {location!r}: give an http(s) URL", retryable=False)
+    return Start(url=url, folder=folder_of(url))
+
+
+def _new_file(workdir: Path) -> Path:
+    handle, name = tempfile.mkstemp(suffix=".html", dir=workdir)
+    os.close(handle)
+    return Path(name)
+
+
+def _relative(url: str, start: Start) -> str:
+    return unquote(url[len(start.folder) :]) or "index"
+
+
+def _load(path: Path) -> WebCache:
+    try:
+        return WebCache.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        return WebCache()
+    except (OSError, ValidationError) as exc:  # a broken cache costs one full download, nothing else
+        log.warning("ignoring the web cache %s: %s", path, exc)
+        return WebCache()
+
+
+def _save(folder: Path, cache: WebCache) -> None:
+    """Replace the cache atomically, then delete the page bodies it no longer names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=folder, prefix=".web-pages-", suffix=".tmp")
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        out.write(cache.model_dump_json())
+    os.replace(name, folder / CACHE_FILE)
+    keep = {body_name(url, page.version) for url, page in cache.pages.items()}
+    bodies = folder / BODIES
+    if bodies.is_dir():
+        for path in bodies.iterdir():
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
