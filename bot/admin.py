@@ -25,6 +25,7 @@ from bot.source_form import FormError, fields_from_line, kind_error, split_args
 from bot.source_form import source_from_fields as parse_source
 from bot.source_forms import ACCESS, CREDENTIALS, EVERY, ID, KINDS, LOCATION, OVERRIDES
 from knowledge.audit import AuditEntry, AuditLog
+from knowledge.index.base import Index
 from knowledge.jobs import JobRequest, Jobs
 from knowledge.kv.base import StoreUnavailable
 from knowledge.sources import SOURCE_ID, Registry, Source, SourceRecord
@@ -75,8 +76,10 @@ class SourceAdmin:
         *,
         team_id: str = "",
         apikeys: KeyAdmin | None = None,
+        index: Index | None = None,
     ) -> None:
         self.team_id = team_id
+        self.index = index  # tells who may read something of a source whose documents carry their own access
         self.apikeys = apikeys or KeyAdmin(None, None, default_rate=0)
         self.client = client
         self.identity = identity
@@ -159,14 +162,14 @@ class SourceAdmin:
         admin = await self.admins.check(team, user)
         records = await self.registry.all()
         if not admin:
-            records = views.visible(records, await self.identity.principal(team, user))
+            records = await views.known_to(records, await self.identity.principal(team, user), self.index)
         return views.sources_text(records, time.time(), admin=admin)
 
     async def _status(self, team: str, user: str) -> str:
         assert self.registry is not None and self.jobs is not None
         records = await self.registry.all()
         if not await self.admins.check(team, user):
-            records = views.visible(records, await self.identity.principal(team, user))
+            records = await views.known_to(records, await self.identity.principal(team, user), self.index)
         return views.status_text(await self.jobs.status(), records, time.time())
 
     async def _audit_text(self) -> str:
@@ -357,7 +360,9 @@ class SourceAdmin:
             try:
                 records = await self.registry.all()
                 if not admin:
-                    records = views.visible(records, await self.identity.principal(team, user))
+                    records = await views.known_to(
+                        records, await self.identity.principal(team, user), self.index
+                    )
             except Exception:
                 log.exception("sources not shown on %s's Home", user)
                 records = None  # never the unfiltered list: the principal may be what failed

@@ -4,6 +4,7 @@ mrkdwn text and Block Kit. Paths, errors and summaries come from outside Lore, s
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -13,8 +14,12 @@ from bot.source_form import ADD_USAGE, every_text
 from bot.source_forms import KINDS, FieldSpec
 from knowledge.access import Principal
 from knowledge.audit import AuditEntry
+from knowledge.index.base import Index, IndexUnavailable
 from knowledge.jobs import QueueStatus
+from knowledge.source_kinds import owns_access
 from knowledge.sources import Source, SourceRecord, SourceStatus
+
+log = logging.getLogger(__name__)
 
 Block = dict[str, Any]
 
@@ -81,6 +86,23 @@ def visible(records: Iterable[SourceRecord], principal: Principal) -> list[Sourc
         if principal.can_read(r.source.access)
         or any(principal.can_read(acl) for acl in r.source.overrides.values())
     ]
+
+
+async def known_to(
+    records: list[SourceRecord], principal: Principal, index: Index | None
+) -> list[SourceRecord]:
+    """`visible`, plus each source whose documents carry their own access (smb, confluence) when the index
+    holds something of it this person may read; if the index cannot tell, such a source is not shown."""
+    shown = visible(records, principal)
+    for record in records:
+        if record in shown or not owns_access(record.source.kind) or index is None:
+            continue
+        try:
+            if await index.count(record.source.id, grants=principal.sorted()):
+                shown.append(record)
+        except IndexUnavailable as exc:
+            log.warning("cannot tell whether %s is readable: %s", record.source.id, exc)
+    return sorted(shown, key=lambda r: r.source.id)
 
 
 def ago(then: float | None, now: float) -> str:

@@ -73,7 +73,15 @@ def build_app(
     admins = Admins(settings.admins, answering.identity, client, ttl=settings.identity_ttl)
     key_admin = KeyAdmin(keys, audit, default_rate=settings.api_rate_limit)
     admin = SourceAdmin(
-        client, answering.identity, admins, registry, audit, jobs, team_id=team_id, apikeys=key_admin
+        client,
+        answering.identity,
+        admins,
+        registry,
+        audit,
+        jobs,
+        team_id=team_id,
+        apikeys=key_admin,
+        index=answering.kb.index,
     )
 
     @app.middleware

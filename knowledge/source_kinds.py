@@ -137,6 +137,12 @@ KIND_RULES: dict[str, KindRules] = {
 }
 
 
+def owns_access(kind: str) -> bool:
+    """True when the documents of `kind` carry their own access lists (the source has no `access`)."""
+    rules = KIND_RULES.get(kind)
+    return rules is not None and rules.own_access
+
+
 def check_location(kind: str, location: str) -> str | None:
     """Why `location` is not a location of `kind`, or None when it is."""
     if kind == FILES_KIND:

@@ -312,6 +312,23 @@ async def test_sources_and_status_show_others_only_what_they_may_read(lore: Admi
     assert "Sync queue" in status and "1 worker alive" in status and "payroll" not in status
 
 
+async def test_a_share_is_shown_to_those_who_may_read_something_in_it(lore: Admin) -> None:
+    """An smb source has no access of its own: whoever may read one of its indexed documents sees it.
+    (The loaded index holds a finance-only page under the source id `finance`.)"""
+    share = Source(
+        id="finance",
+        kind="smb",
+        location=["smb://files/finance"],
+        access=[],
+        options={"user": "svc-lore"},
+        credentials={"env": "SHARE_PASSWORD"},  # type: ignore[arg-type]
+    )
+    await lore.registry.put(share)
+    assert "finance" not in await said(lore, BOB, "sources")
+    ana = await said(lore, ANA, "sources")
+    assert "*finance*" in ana and "smb://" not in ana
+
+
 @pytest.mark.parametrize(
     ("text", "seconds"),
     [("30m", 1800), ("1h", 3600), ("every 6 hours", 21600), ("2d", 172800), ("Manual", 0)],

@@ -165,6 +165,16 @@ async def test_delete_source_leaves_other_sources(index: Index) -> None:
     assert (await index.count("wiki"), await index.count("share"), await index.count()) == (0, 2, 2)
 
 
+async def test_count_of_what_grants_may_read(index: Index) -> None:
+    await index.replace_document("share", "a", chunks("a", 2, source_id="share", acl=("group:finance",)))
+    await index.replace_document("share", "b", chunks("b", 1, source_id="share"))
+    await index.replace_document("wiki", "c", chunks("c", 3, acl=("group:finance",)))
+    assert await index.count("share", grants=["public"]) == 1
+    assert await index.count("share", grants=["public", "group:finance"]) == 3
+    assert await index.count(grants=["group:finance"]) == 5
+    assert await index.count("share", grants=["group:hr"]) == 0
+
+
 @pytest.mark.parametrize("mode", MODES)
 async def test_source_ids_filter(index: Index, mode: str) -> None:
     for source in ("wiki", "share"):

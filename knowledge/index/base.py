@@ -63,8 +63,8 @@ class Index(Protocol):
     async def document_chunks(self, source_id: str, doc_id: str, grants: list[str]) -> list[Chunk]:
         """The chunks of one document visible to `grants`, in order (for neighbour merging)."""
 
-    async def count(self, source_id: str | None = None) -> int:
-        """Number of chunks, of one source or of all."""
+    async def count(self, source_id: str | None = None, grants: list[str] | None = None) -> int:
+        """Number of chunks, of one source or of all; only those `grants` may read when given."""
 
     async def optimize(self) -> None:
         """Build pending vector indexes (HNSW) where the backend needs a nudge."""

@@ -84,9 +84,14 @@ class EdgeIndex:
         records = await self._run("reading a document", _scroll_all, shard, flt)
         return sorted((chunk_of(r.payload) for r in records), key=lambda c: c.chunk_no)
 
-    async def count(self, source_id: str | None = None) -> int:
-        """Number of chunks, of one source or of all (exact)."""
-        flt = None if source_id is None else _source_filter(source_id)
+    async def count(self, source_id: str | None = None, grants: list[str] | None = None) -> int:
+        """Number of chunks, of one source or of all, only those `grants` may read when given (exact)."""
+        sources = None if source_id is None else [source_id]
+        flt: qe.Filter | None
+        if grants is not None:
+            flt = _access_filter(grants, sources)
+        else:
+            flt = None if source_id is None else _source_filter(source_id)
         shard = await self._opened()
         return await self._run("counting", shard.count, qe.CountRequest(exact=True, filter=flt))
 

@@ -135,10 +135,15 @@ class ServerIndex:
             if offset is None:
                 return sorted(chunks, key=lambda c: c.chunk_no)
 
-    async def count(self, source_id: str | None = None) -> int:
-        """Number of chunks, of one source or of all (exact)."""
+    async def count(self, source_id: str | None = None, grants: list[str] | None = None) -> int:
+        """Number of chunks, of one source or of all, only those `grants` may read when given (exact)."""
         await self.ensure()
-        flt = None if source_id is None else _source_filter(source_id)
+        sources = None if source_id is None else [source_id]
+        flt: models.Filter | None
+        if grants is not None:
+            flt = _access_filter(grants, sources)
+        else:
+            flt = None if source_id is None else _source_filter(source_id)
         result = await self._guard(
             "counting", self._client.count(self._collection, count_filter=flt, exact=True)
         )
