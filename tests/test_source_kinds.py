@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.admin_views import add_modal, audit_detail, described
+from bot.admin_views import add_modal, audit_detail, described, form_values
 from bot.source_form import FormError, fields_from_line, source_from_fields
 from bot.source_forms import KINDS
 from ingestion.connectors.base import ListingError
@@ -216,3 +216,24 @@ def test_admins_see_a_kinds_options_and_where_its_access_comes_from() -> None:
     assert "user=svc-lore" in shown and "own permissions" in shown and "`SHARE_PASSWORD`" in shown
     audited = "smb smb://files.corp/public user=svc-lore every 6h credentials=SHARE_PASSWORD"
     assert audit_detail(share) == audited
+
+
+def test_a_kinds_options_typed_into_the_modal_reach_the_source() -> None:
+    view = add_modal("confluence", {"channel": "C1"})
+    typed = {
+        "source_id": "conf",
+        "location": "https://corp.atlassian.net/wiki/",
+        "spaces": "ENG, HR",
+        "user": "bot@corp.com",
+        "credentials": "CONFLUENCE_TOKEN",
+        "every": "6h",
+    }
+    inputs = [b for b in view["blocks"] if b.get("block_id") in typed]
+    view["state"] = {
+        "values": {
+            b["block_id"]: {b["element"]["action_id"]: {"value": typed[b["block_id"]]}} for b in inputs
+        }
+    }
+    source = source_from_fields("confluence", form_values(view), added_by="U1")
+    assert source.options == {"spaces": "ENG,HR", "user": "bot@corp.com"}
+    assert (source.location, source.access, source.every) == (["https://corp.atlassian.net/wiki"], [], 21600)
