@@ -3,10 +3,14 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 LORE := $(VENV)/bin/lore
-SYSTEM_PACKAGES := redis-server libmagic1 samba mediawiki php-sqlite3 php-cli nginx-light python-jinja2-doc
+# redis-server: Redis for production and the tests; libmagic1: file-type detection of unstructured
+SYSTEM_PACKAGES := redis-server libmagic1
+# only for `make test`: the real servers the connector tests start on loopback: samba, mediawiki (with
+# php-cli's built-in server and SQLite), nginx-light serving python-jinja2-doc (real HTML documentation)
+TEST_PACKAGES := samba mediawiki php-sqlite3 php-cli nginx-light python-jinja2-doc
 export DO_NOT_TRACK := 1
 
-.PHONY: install system-deps lint test demo bench clean
+.PHONY: install system-deps test-deps apt lint test demo bench clean
 
 install: $(VENV)/.installed
 
@@ -17,11 +21,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-# redis-server: real Redis for the tests; libmagic1: file-type detection of unstructured; samba, mediawiki
-# (with php-cli's built-in server and SQLite), nginx-light and python-jinja2-doc (real HTML documentation):
-# the real servers the connector tests start on loopback
 system-deps:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@$(MAKE) --no-print-directory apt PACKAGES="$(SYSTEM_PACKAGES)"
+
+test-deps:
+	@$(MAKE) --no-print-directory apt PACKAGES="$(TEST_PACKAGES)"
+
+apt:
+	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 		echo "installing system packages:$$missing"; \
@@ -34,7 +41,7 @@ lint: install
 
 # two pytest workers (a module's tests stay on one, with its servers): the suite in about half the time
 TEST_WORKERS ?= 2
-test: lint
+test: lint test-deps
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 demo: install
