@@ -350,9 +350,9 @@ SIZING_FILES = 10_000  # the share size the SMB figures are extrapolated to
 
 async def connectors_section(quick: bool) -> str:
     """Listing cost of the web, MediaWiki and SMB connectors: incremental against full, or per file."""
-    web = await connectors.measure_web(1 if quick else 7, ["index.html", "intro.html"] if quick else None)
-    wiki = await connectors.measure_wiki(1 if quick else 5, 20 if quick else 200)
-    smb = await connectors.measure_smb(1 if quick else 3, 50 if quick else 500)
+    web = await connectors.measure_web(1 if quick else 9, ["index.html", "intro.html"] if quick else None)
+    wiki = await connectors.measure_wiki(1 if quick else 9, 20 if quick else 200)
+    smb = await connectors.measure_smb(1 if quick else 5, 50 if quick else 500)
     statuses = ", ".join(f"{count} x {status}" for status, count in web.warm_statuses.items())
     sized = smb.extrapolated_s(SIZING_FILES)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import bot_latency, federation, index_speed, ingest_speed, sync_speed
+from bench import bot_latency, connectors, federation, index_speed, ingest_speed, sync_speed
 from bench.common import normalise
 from bench.retrieval import CHAR_BUDGET, Question, score_question, span_in, within_budget
 from knowledge.models import Chunk, ScoredChunk
@@ -89,3 +89,14 @@ async def test_the_federation_bench_measures_all_four_cases() -> None:
     assert 500 <= r.slow_first_ms < 2500  # a remote that never answers costs its budget, not more
     assert r.slow_later_ms < 500  # and then rests: the next questions do not wait for it
     assert r.healthy_right_first == 1.0  # hotels from here, parental leave from the remote, both first
+
+
+async def test_the_connector_bench_measures_the_three_listings() -> None:
+    web = await connectors.measure_web(1, ["index.html", "intro.html"])
+    assert web.pages == 2 and web.same and web.warm_requests == web.cold_requests
+    assert web.warm_statuses[304] >= web.pages and web.warm_bytes < web.cold_bytes
+    wiki = await connectors.measure_wiki(1, 20)
+    assert wiki.pages == 21 and wiki.same and wiki.incremental_walks == 0  # 20 pages and the Main Page
+    assert wiki.full_requests >= 2 and wiki.incremental_requests >= 2
+    smb = await connectors.measure_smb(1, 20)
+    assert smb.files == 20 and smb.public and min(smb.one_file_s, smb.first_s, smb.again_s) > 0

@@ -23,7 +23,15 @@ from knowledge.settings import Settings
 from knowledge.sources import Registry, open_registry
 from lore.runtime import open_engine
 
-USAGE = "usage: lore sources add files <id> <folder>[,<folder>…] access=public[,group:NAME] [every=1h]"
+USAGE = (
+    "usage: lore sources add files <id> <folder>[,<folder>…] access=public[,group:NAME] [every=1h]\n"
+    "       lore sources add smb <id> smb://server/share/folder user=ACCOUNT credentials=ENV_NAME\n"
+    "       lore sources add mediawiki <id> https://wiki/w/api.php access=public [namespaces=0,4]\n"
+    "       lore sources add confluence <id> https://site.atlassian.net/wiki [user=EMAIL] "
+    "credentials=ENV_NAME [spaces=KEY,…]\n"
+    "       lore sources add web <id> https://docs.example.com/guide/ access=public [max_pages=500]\n"
+    "       (the same words as /lore add; see docs/admin-guide.md, Connectors)"
+)
 
 
 async def sources(args: argparse.Namespace, settings: Settings) -> int:
