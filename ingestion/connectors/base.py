@@ -39,7 +39,11 @@ class ListingError(RuntimeError):
 
 
 class Connector(Protocol):
-    """Lists a source's documents and fetches one at a time."""
+    """Lists a source's documents and fetches one at a time.
+
+    A connector may also have `notes: list[str]`, set by its last listing: what an admin should know
+    (a page budget reached, attachments skipped). The sync engine adds them to the source's status.
+    """
 
     kind: str
 
