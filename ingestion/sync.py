@@ -59,13 +59,13 @@ class SyncResult(BaseModel):
             f"{self.source_id}: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
             f"{self.deleted} deleted, {self.failed} failed, {self.chunks} chunks, {self.seconds:.1f} s"
         )
-        for note in self.notes:
-            line += f"; {note}"
         if self.unreadable:
             line += (
                 f"; {self.unreadable} readable by nobody: map their accounts to Lore access in the "
                 "directory file (LORE_DIRECTORY_FILE, accounts:)"
             )
+        for note in self.notes:
+            line += f"; {note}"
         return line
 
 

@@ -193,11 +193,13 @@ async def test_a_listing_has_every_visible_file_with_access_from_its_security_de
     samba: Samba, smb_settings: Settings
 ) -> None:
     share_folder(samba, "listing")
-    refs = await listed(connector(samba, smb_settings, "listing"))
+    made = connector(samba, smb_settings, "listing")
+    refs = await listed(made)
     assert set(refs) == {"public.md", "finance/q3.md", "secret.md"}
     assert refs["public.md"].acl == ["public"]  # other r-- is Everyone; the owner root maps to nothing
     assert refs["finance/q3.md"].acl == ["group:finance"]
     assert refs["secret.md"].acl == []  # only S-1-22-1-3001 may read it: unmapped, so nobody
+    assert made.notes == ["accounts that may read them but are not mapped: S-1-22-1-3001"]
     ref = refs["finance/q3.md"]
     assert ref.url == f"smb://127.0.0.1:{samba.port}/docs/listing/finance/q3.md"
     assert ref.title == "Q3" and ref.size == len("# Q3\n\nRevenue grew.\n")

@@ -103,6 +103,7 @@ class SmbConnector:
         self.user = user.replace("/", "\\")  # CORP/svc-lore is a common slip for CORP\svc-lore
         self._password = password
         self.directory = directory
+        self.notes: list[str] = []  # set by each listing: the accounts an admin should map
         self.max_bytes = max_bytes
 
     @classmethod
@@ -150,6 +151,7 @@ class SmbConnector:
             yield ref
 
     def _listing(self) -> list[DocumentRef]:
+        self.notes = []
         refs: dict[str, DocumentRef] = {}
         unmapped: set[str] = set()
         for share in self.shares:
@@ -180,6 +182,8 @@ class SmbConnector:
                 len(refs),
                 shown,
             )
+            if unmapped:
+                self.notes = [f"accounts that may read them but are not mapped: {shown}"]
         return list(refs.values())
 
     def _doc_id(self, share: Share, rel: str) -> str:
