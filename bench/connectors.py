@@ -33,6 +33,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
+from bench.common import table
 from ingestion.connectors.base import Connector, DocumentRef
 from ingestion.connectors.mediawiki import MediaWikiConnector
 from ingestion.connectors.smb import SmbConnector, parse_location
@@ -270,4 +271,117 @@ async def measure_smb(runs: int, files: int = 500) -> SmbListing:
         first_s=statistics.median(first),
         again_s=statistics.median(again),
         public=public,
+    )
+
+
+CONNECTORS_COMMAND = ".venv/bin/python -m bench.run --only connectors --out /tmp/conn-bench.md"
+SIZING_FILES = 10_000  # the share size the SMB figures are extrapolated to
+
+
+async def section(quick: bool) -> str:
+    """Listing cost of the web, MediaWiki and SMB connectors: incremental against full, or per file."""
+    web = await measure_web(1 if quick else 9, ["index.html", "intro.html"] if quick else None)
+    wiki = await measure_wiki(1 if quick else 9, 20 if quick else 200)
+    smb = await measure_smb(1 if quick else 5, 50 if quick else 500)
+    statuses = ", ".join(f"{count} x {status}" for status, count in web.warm_statuses.items())
+    sized = smb.extrapolated_s(SIZING_FILES)
+
+    def row(who: str, listing: str, items: int, seconds: float, ratio: str, *rest: str) -> list[str]:
+        return [
+            who,
+            listing,
+            f"{items:,}",
+            f"{1000 * seconds:.0f}",
+            f"{1000 * seconds / items:.2f}",
+            ratio,
+            *rest,
+        ]
+
+    rows = [
+        row(
+            "web",
+            "cold: empty cache folder",
+            web.pages,
+            web.cold_s,
+            "1.00",
+            str(web.cold_requests),
+            f"{web.cold_bytes:,}",
+        ),
+        row(
+            "web",
+            "warm: the last listing's cache, nothing changed",
+            web.pages,
+            web.warm_s,
+            f"{web.ratio:.2f}",
+            str(web.warm_requests),
+            f"{web.warm_bytes:,}",
+        ),
+        row(
+            "MediaWiki",
+            "full: walk (`generator=allpages`), no cache",
+            wiki.pages,
+            wiki.full_s,
+            "1.00",
+            str(wiki.full_requests),
+            "",
+        ),
+        row(
+            "MediaWiki",
+            "incremental: `recentchanges` since the cache, 1 edit",
+            wiki.pages,
+            wiki.incremental_s,
+            f"{wiki.ratio:.2f}",
+            str(wiki.incremental_requests),
+            "",
+        ),
+        row("SMB", "a 1-file folder (connection, sign-in, 1 file)", 1, smb.one_file_s, "", "", ""),
+        row("SMB", f"{smb.files:,} files", smb.files, smb.first_s, "1.00", "", ""),
+        row(
+            "SMB",
+            "the same again, nothing changed (no incremental listing)",
+            smb.files,
+            smb.again_s,
+            f"{smb.again_s / smb.first_s:.2f}",
+            "",
+            "",
+        ),
+        row("SMB", f"**extrapolated**: {SIZING_FILES:,} files (linear)", SIZING_FILES, sized, "", "", ""),
+    ]
+    checks = {
+        "the warm web listing gave the cold one's refs": web.same,
+        "the incremental wiki listing gave a full one's refs": wiki.same,
+        "no incremental wiki run fell back to a walk": wiki.incremental_walks == 0,
+        "every SMB file was listed, readable by Everyone": smb.public,
+    }
+    return (
+        "## Connector listings\n\n"
+        f"`{CONNECTORS_COMMAND}` (`--quick`: 2 web pages, 20 wiki pages, 50 files, one round). What one "
+        "complete `list_documents()` of a connector costs against the real servers of its tests (see "
+        "bench/connectors.py); medians of interleaved rounds "
+        f"(web {web.runs}, MediaWiki {wiki.runs}, SMB {smb.runs}), a new connector per listing as a sync "
+        "makes one. *Requests*: from the server's access log (nginx; PHP's built-in server, `api.php` "
+        "only); *body bytes*: nginx's `$body_bytes_sent`.\n\n"
+        "**Web**: nginx serving a copy of Debian's Jinja documentation (`python-jinja2-doc`), crawled from "
+        f"its index with a page budget of {web.max_pages} (the site has fewer pages). A cold "
+        "listing downloads every page and keeps its main content (a later fetch downloads nothing); a warm "
+        "one asks with If-None-Match / If-Modified-Since and follows the cached links. Statuses of a warm "
+        f"listing: {statuses}.\n\n"
+        f"**MediaWiki**: Debian's MediaWiki (SQLite, PHP's built-in server, 2 workers), {wiki.pages} "
+        "content pages; the bulk of them created out of the recent changes (as if long ago: the connector "
+        "re-reads the last 10 minutes of changes, so pages created just before would all count as "
+        "changed). The cache of a listing made before one edit is restored before every incremental "
+        "run.\n\n"
+        "**SMB**: Samba serving a folder of small Markdown files. There is no incremental listing: every "
+        "listing walks the folder and asks every file's security descriptor (one create/query/close "
+        "round trip per file), so a listing of an unchanged share costs what the first did. Per file past "
+        f"the fixed cost: **{smb.per_file_ms:.2f} ms** (the {smb.files:,}-file listing minus the 1-file "
+        f"one, over {smb.files - 1:,}); a {SIZING_FILES:,}-file share would thus take about "
+        f"**{sized:.0f} s** per listing (*extrapolated* linearly, not measured).\n\n"
+        + table(
+            ["connector", "listing", "items", "p50 ms", "ms per item", "ratio", "requests", "body bytes"],
+            rows,
+        )
+        + "\n\nChecks: "
+        + "; ".join(f"{what}: {'yes' if ok else '**NO**'}" for what, ok in checks.items())
+        + ".\n"
     )
