@@ -57,6 +57,19 @@ def wait_for_port(port: int, proc: subprocess.Popen[Any], timeout: float = 60.0)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
+def settled_log(path: Path, quiet: float = 0.05, timeout: float = 5.0) -> str:
+    """A server's access log once it has stopped growing for `quiet` seconds: servers write a request's
+    line after sending its response, so a client can be done before the line is there."""
+    deadline = time.monotonic() + timeout
+    size = -1
+    while True:
+        now = path.stat().st_size if path.exists() else 0
+        if now == size or time.monotonic() > deadline:
+            return path.read_text(encoding="utf-8", errors="replace")
+        size = now
+        time.sleep(quiet)
+
+
 def write_pages(root: Path, pages: dict[str, str]) -> Path:
     """A folder `root` holding `pages` (file name -> text); returns it."""
     root.mkdir(parents=True)

@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from tests.conftest import free_port, wait_for_port
+from tests.conftest import free_port, settled_log, wait_for_port
 
 MEDIAWIKI = Path("/usr/share/mediawiki")
 SITENAME = "Lore Wiki"  # the local name of namespace 4 (Project)
@@ -69,7 +69,7 @@ class Wiki:
 
     def requests(self, needle: str) -> int:
         """How many requests the public wiki's access log shows with `needle` in their URL."""
-        lines = (self.root / "access.log").read_text(encoding="utf-8", errors="replace").splitlines()
+        lines = settled_log(self.root / "access.log").splitlines()
         return sum(1 for line in lines if "]: GET" in line and needle in line)
 
     async def page_id(self, title: str) -> int:

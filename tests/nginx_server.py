@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import free_port, wait_for_port
+from tests.conftest import free_port, settled_log, wait_for_port
 
 NGINX = "/usr/sbin/nginx"
 DEBIAN_DOCS = Path("/usr/share/doc/python-jinja2-doc/html")  # Sphinx HTML with real navigation sidebars
@@ -93,7 +93,7 @@ class Site:
     def requests(self, prefix: str = "/") -> list[Request]:
         """Every request so far whose path starts with `prefix`, oldest first."""
         found = []
-        for line in (self.state / "access.log").read_text(encoding="utf-8").splitlines():
+        for line in settled_log(self.state / "access.log").splitlines():
             status, method, path, sent = line.split(" ")
             if path.startswith(prefix):
                 found.append(Request(int(status), method, path, int(sent)))
@@ -103,9 +103,7 @@ class Site:
 def copy_docs(dest: Path, pages: list[str] | None = None) -> Path:
     """A copy of Debian's Jinja HTML documentation in `dest` (only `pages` if given); returns `dest`."""
     if not DEBIAN_DOCS.is_dir():
-        raise RuntimeError(
-            f"{DEBIAN_DOCS} is missing: run `make system-deps` (it apt-gets python-jinja2-doc)"
-        )
+        raise RuntimeError(f"{DEBIAN_DOCS} is missing: run `make test-deps` (it apt-gets python-jinja2-doc)")
     if pages is None:
         shutil.copytree(DEBIAN_DOCS, dest)
         return dest
@@ -123,7 +121,7 @@ def nginx_site(root: Path, state: Path) -> Iterator[Site]:
     config = state / "nginx.conf"
     config.write_text(CONFIG.format(state=state, root=root, port=port, broken=broken), encoding="utf-8")
     if not Path(NGINX).exists():
-        raise RuntimeError(f"{NGINX} is missing: run `make system-deps` (it apt-gets nginx-light)")
+        raise RuntimeError(f"{NGINX} is missing: run `make test-deps` (it apt-gets nginx-light)")
     with (state / "stderr.log").open("wb") as errors:
         proc = subprocess.Popen(
             [NGINX, "-p", str(state), "-c", str(config)], stdout=subprocess.DEVNULL, stderr=errors

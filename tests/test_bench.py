@@ -84,7 +84,7 @@ async def test_bot_latency_times_every_question_and_the_whole_burst(tmp_path: Pa
 
 
 async def test_the_federation_bench_measures_all_four_cases() -> None:
-    r = await federation.measure(runs=2, slow_runs=2, budget=0.5)
+    r = await federation.measure(runs=2, slow_runs=2, slow_budget=0.5)  # the healthy remote gets 2 s
     assert min(r.local_ms, r.remote_call_ms, r.healthy_ms, r.dead_ms, r.slow_later_ms) > 0
     assert 500 <= r.slow_first_ms < 2500  # a remote that never answers costs its budget, not more
     assert r.slow_later_ms < 500  # and then rests: the next questions do not wait for it
