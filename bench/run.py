@@ -21,7 +21,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import bot_latency, connectors, federation, index_speed, ingest_speed, sync_speed
+from bench import bot_latency, connectors, federation, index_speed, ingest_speed, smb_latency, sync_speed
 from bench.common import DATA, bench_settings, ingest, table
 from bench.retrieval import Score, cmrc_corpus, evaluate, handbook_questions, temp_folder
 from knowledge.service import Knowledge
@@ -188,6 +188,8 @@ async def run(args: argparse.Namespace) -> str:
         sections.append(await federation_section(args.quick))
     if "connectors" in only:
         sections.append(await connectors.section(args.quick))
+        runs, files = (1, 50) if args.quick else (3, 300)
+        sections.append(smb_latency.report(await smb_latency.measure(runs, files, [1.0, 5.0])))
     return "\n".join(sections)
 
 

@@ -222,6 +222,31 @@ async def test_versions_follow_edits_and_access_follows_chmod_and_chgrp(
     assert after["secret.md"].acl == ["group:finance"]
 
 
+async def test_a_big_folder_is_read_over_several_connections_in_walk_order(
+    samba: Samba, smb_settings: Settings
+) -> None:
+    root = share_folder(samba, "big")
+    for n in range(30):  # enough files for the descriptors to be read over several connections
+        put(
+            root,
+            f"team/{n:02d}.md",
+            f"# Note {n}\n\nText {n}.\n",
+            mode=0o640 if n % 2 else 0o644,
+            gid=FINANCE_GID,
+        )
+    made = connector(samba, smb_settings, "big")
+    refs = [ref async for ref in made.list_documents()]
+    assert [r.doc_id for r in refs] == ["finance/q3.md", "public.md", "secret.md"] + [
+        f"team/{n:02d}.md" for n in range(30)
+    ]
+    team = {r.doc_id: r.acl for r in refs if r.doc_id.startswith("team/")}
+    assert all(
+        acl == (["group:finance"] if int(d[5:7]) % 2 else ["group:finance", "public"])
+        for d, acl in team.items()
+    )
+    assert made.notes == ["accounts that may read them but are not mapped: S-1-22-1-3001"]
+
+
 async def test_several_locations_prefix_ids_with_their_folder(samba: Samba, smb_settings: Settings) -> None:
     put(samba.root / "multi/a", "one.md", "# One\n")
     put(samba.root / "multi/b", "two.md", "# Two\n")
