@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import bot_latency, connectors, federation, index_speed, ingest_speed, sync_speed
+from bench import bot_latency, connectors, federation, index_speed, ingest_speed, smb_latency, sync_speed
 from bench.common import normalise
 from bench.retrieval import CHAR_BUDGET, Question, score_question, span_in, within_budget
 from knowledge.models import Chunk, ScoredChunk
@@ -100,3 +100,9 @@ async def test_the_connector_bench_measures_the_three_listings() -> None:
     assert wiki.full_requests >= 2 and wiki.incremental_requests >= 2
     smb = await connectors.measure_smb(1, 20)
     assert smb.files == 20 and smb.public and min(smb.one_file_s, smb.first_s, smb.again_s) > 0
+
+
+async def test_the_smb_latency_bench_lists_the_same_over_one_or_several_connections() -> None:
+    [row] = await smb_latency.measure(1, 20, [1.0])
+    assert row.files == 20 and row.same and min(row.one_s, row.many_s) > 0
+    assert "| 1 ms each way | 20 |" in smb_latency.report([row])
