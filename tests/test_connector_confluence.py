@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from qdrant_client import AsyncQdrantClient
 
 from ingestion.connectors.base import DocumentRef, ListingError
 from ingestion.connectors.confluence import CACHE_FILE, ConfluenceConnector
@@ -19,23 +18,14 @@ from ingestion.connectors.confluence_access import combine, group_access, user_a
 from ingestion.connectors.confluence_api import User
 from ingestion.connectors.http import Http
 from ingestion.connectors.registry import cache_dir, connector_for
-from ingestion.parse_pool import ParsePool
-from ingestion.state import SyncState
-from ingestion.worker import WorkerContext
 from knowledge.access import Directory, Principal
-from knowledge.audit import StoreAudit
 from knowledge.embedding.cache import CachedEmbedder
-from knowledge.index.server import ServerIndex
-from knowledge.jobs_arq import ArqJobs
-from knowledge.service import Knowledge
 from knowledge.settings import Settings
-from knowledge.sources import Credentials, Source, StoreRegistry
-from lore.runtime import sync_engine
-from tests.bot_harness import bot_harness, bot_settings
+from knowledge.sources import Credentials, Source
 from tests.confluence_standin import ConfluenceStandin, standin_thread
-from tests.conftest import flushed_redis, free_port
+from tests.conftest import free_port
 from tests.slack_standin import SlackStandin
-from tests.test_sources_e2e import ADMIN, docs_found, said, work
+from tests.sources_harness import deployed, docs_found, said, work
 
 TOKEN_ENV = "CONFLUENCE_TOKEN"
 BOB = "557058:f58131cb-b67d-43c7-b30d-6b58d40bd077"  # a Cloud account whose email is hidden
@@ -344,19 +334,10 @@ async def test_an_admin_adds_a_confluence_site_and_the_worker_keeps_it_in_sync(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    store = await flushed_redis(redis_url)
-    index = ServerIndex(AsyncQdrantClient(location=":memory:"), "lore", 384)
-    await index.ensure()
     mapped = with_directory(settings, tmp_path, {"confluence-users": ["public"]})
-    tuned = bot_settings(mapped, slack, admins=[ADMIN], redis_url=redis_url)
-    kb = Knowledge(tuned, index, embedder)
-    registry, audit, jobs = StoreRegistry(store), StoreAudit(store), await ArqJobs.open(redis_url)
-    state = SyncState(tmp_path / "state.sqlite")
-    context = WorkerContext(
-        settings=tuned, engine=sync_engine(kb, ParsePool(workers=0), state), registry=registry
-    )
     sre = Principal.of(groups=["sre"])
-    async with bot_harness(kb, [store], tuned, slack, registry=registry, audit=audit, jobs=jobs) as bot:
+    async with deployed(mapped, slack, embedder, redis_url, tmp_path) as lore:
+        bot, kb, index, registry, context = lore.bot, lore.kb, lore.index, lore.registry, lore.context
         line = f"add confluence wiki {site.base_url} user=bot@example.com credentials={TOKEN_ENV} spaces=ENG"
         assert "Added *wiki*" in (await said(bot, line))["text"]
         await work(context, redis_url)
@@ -391,8 +372,3 @@ async def test_an_admin_adds_a_confluence_site_and_the_worker_keeps_it_in_sync(
         assert failed is not None and failed.status.ok is False
         assert "refused Lore's credentials" in failed.status.summary and "API token" in failed.status.summary
         assert await index.count("wiki") == chunks
-    await jobs.close()
-    await state.close()
-    await store.close()
-    await kb.answerer.close()
-    await index.close()

@@ -12,28 +12,19 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from qdrant_client import AsyncQdrantClient
 
 from ingestion.connectors.base import DocumentRef, ListingError
 from ingestion.connectors.mediawiki import CACHE_FILE, MediaWikiConnector, Snapshot
 from ingestion.connectors.registry import cache_dir, connector_for
-from ingestion.parse_pool import ParsePool, parse_and_chunk
-from ingestion.state import SyncState
-from ingestion.worker import WorkerContext
+from ingestion.parse_pool import parse_and_chunk
 from knowledge.access import Principal
-from knowledge.audit import StoreAudit
 from knowledge.embedding.cache import CachedEmbedder
-from knowledge.index.server import ServerIndex
-from knowledge.jobs_arq import ArqJobs
-from knowledge.service import Knowledge
 from knowledge.settings import Settings
-from knowledge.sources import Credentials, Source, StoreRegistry
-from lore.runtime import sync_engine
-from tests.bot_harness import bot_harness, bot_settings
-from tests.conftest import flushed_redis, free_port
+from knowledge.sources import Credentials, Source
+from tests.conftest import free_port
 from tests.mediawiki_server import BOT_PASSWORD, BOT_USER, SITENAME, Wiki, running_wiki
 from tests.slack_standin import SlackStandin
-from tests.test_sources_e2e import ADMIN, docs_found, said, work
+from tests.sources_harness import deployed, docs_found, said, work
 
 PAGES = {
     "Holidays": "How time off works at Example.\n\n== Leave ==\nEveryone gets 25 days of paid holiday per "
@@ -236,18 +227,9 @@ async def test_an_admin_adds_a_wiki_and_the_worker_keeps_it_in_sync(
     await wiki.write(E2E_PAGES)
     ids = {title: f"page/{await wiki.page_id(title)}" for title in E2E_PAGES}
     doors = ids["Project:Door codes"]
-    store = await flushed_redis(redis_url)
-    index = ServerIndex(AsyncQdrantClient(location=":memory:"), "lore", 384)
-    await index.ensure()
-    tuned = bot_settings(settings, slack, admins=[ADMIN], redis_url=redis_url)
-    kb = Knowledge(tuned, index, embedder)
-    registry, audit, jobs = StoreRegistry(store), StoreAudit(store), await ArqJobs.open(redis_url)
-    state = SyncState(tmp_path / "state.sqlite")
-    context = WorkerContext(
-        settings=tuned, engine=sync_engine(kb, ParsePool(workers=0), state), registry=registry
-    )
     staff = Principal.of(groups=["staff"])
-    async with bot_harness(kb, [store], tuned, slack, registry=registry, audit=audit, jobs=jobs) as bot:
+    async with deployed(settings, slack, embedder, redis_url, tmp_path) as lore:
+        bot, kb, index, registry, context = lore.bot, lore.kb, lore.index, lore.registry, lore.context
         line = f"add mediawiki wiki {wiki.api} access=public namespaces=0,4 override=4:group:staff"
         assert "Added *wiki*" in (await said(bot, line))["text"]
         await work(context, redis_url)
@@ -294,8 +276,3 @@ async def test_an_admin_adds_a_wiki_and_the_worker_keeps_it_in_sync(
         assert "refused the bot password" in failed.status.summary
         assert await index.count("wiki") == chunks_before
         assert await docs_found(kb, "door code", ["public", "group:staff"]) >= {doors}
-    await jobs.close()
-    await state.close()
-    await store.close()
-    await kb.answerer.close()
-    await index.close()

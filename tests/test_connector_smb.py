@@ -26,21 +26,16 @@ from ingestion.connectors.smb import SmbConnector
 from ingestion.connectors.smb_acl import access_of, parse_security_descriptor
 from ingestion.parse_pool import ParsePool
 from ingestion.state import SyncState
-from ingestion.worker import WorkerContext
 from knowledge.access import Directory, Principal
-from knowledge.audit import StoreAudit
 from knowledge.embedding.cache import CachedEmbedder
 from knowledge.index.server import ServerIndex
-from knowledge.jobs_arq import ArqJobs
-from knowledge.service import Knowledge
 from knowledge.settings import Settings
-from knowledge.sources import Credentials, Source, StoreRegistry
-from lore.runtime import engine_over, sync_engine
-from tests.bot_harness import bot_harness, bot_settings
-from tests.conftest import flushed_redis, free_port
+from knowledge.sources import Credentials, Source
+from lore.runtime import engine_over
+from tests.conftest import free_port
 from tests.samba_server import Samba, running_samba
 from tests.slack_standin import SlackStandin
-from tests.test_sources_e2e import ADMIN, docs_found, said, work
+from tests.sources_harness import deployed, docs_found, said, work
 
 ENV = "LORE_TEST_SMB_PASSWORD"
 FINANCE_GID = 2001  # no /etc/group entry needed: Samba shows it as S-1-22-2-2001
@@ -354,17 +349,8 @@ async def test_an_admin_adds_a_share_and_lore_answers_by_each_files_permissions(
     put(root, "holidays.md", HOLIDAYS)
     put(root, "finance/payroll.md", PAYROLL, mode=0o640, gid=FINANCE_GID)
     put(root, "laptops.md", LAPTOPS)
-    store = await flushed_redis(redis_url)
-    index = ServerIndex(AsyncQdrantClient(location=":memory:"), "lore", 384)
-    await index.ensure()
-    tuned = bot_settings(smb_settings, slack, admins=[ADMIN], redis_url=redis_url)
-    kb = Knowledge(tuned, index, embedder)
-    registry, audit, jobs = StoreRegistry(store), StoreAudit(store), await ArqJobs.open(redis_url)
-    state = SyncState(tmp_path / "state.sqlite")
-    context = WorkerContext(
-        settings=tuned, engine=sync_engine(kb, ParsePool(workers=0), state), registry=registry
-    )
-    async with bot_harness(kb, [store], tuned, slack, registry=registry, audit=audit, jobs=jobs) as bot:
+    async with deployed(smb_settings, slack, embedder, redis_url, tmp_path) as lore:
+        bot, kb, index, registry, context = lore.bot, lore.kb, lore.index, lore.registry, lore.context
         line = f"add smb share {samba.location('e2e')} user={samba.user} credentials={ENV}"
         assert "Added *share*" in (await said(bot, line))["text"]
         await work(context, redis_url)
@@ -405,8 +391,3 @@ async def test_an_admin_adds_a_share_and_lore_answers_by_each_files_permissions(
         assert "refused the sign-in" in record.status.summary
         assert await index.count("share") == chunks
         assert "holidays.md" in await docs_found(kb, "paid holiday", ["public"])
-    await jobs.close()
-    await state.close()
-    await store.close()
-    await kb.answerer.close()
-    await index.close()

@@ -12,29 +12,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from qdrant_client import AsyncQdrantClient
 
 from ingestion.connectors.base import DocumentRef, ListingError
 from ingestion.connectors.web import WebConnector
 from ingestion.connectors.web_fetch import MAX_CRAWL_DELAY, Pacer
 from ingestion.connectors.web_pages import extract
-from ingestion.parse_pool import ParsePool
-from ingestion.state import SyncState
-from ingestion.worker import WorkerContext
 from knowledge.access import Principal
-from knowledge.audit import StoreAudit
 from knowledge.embedding.cache import CachedEmbedder
-from knowledge.index.server import ServerIndex
-from knowledge.jobs_arq import ArqJobs
-from knowledge.service import Knowledge
 from knowledge.settings import Settings
-from knowledge.sources import StoreRegistry
-from lore.runtime import sync_engine
-from tests.bot_harness import bot_harness, bot_settings
-from tests.conftest import flushed_redis, free_port
+from tests.conftest import free_port
 from tests.nginx_server import Site, copy_docs, nginx_site
 from tests.slack_standin import SlackStandin
-from tests.test_sources_e2e import ADMIN, docs_found, said, work
+from tests.sources_harness import deployed, docs_found, said, work
 
 PAGES = ["index.html", "intro.html", "faq.html", "license.html", "tricks.html"]
 CRAWLED = [  # /crawl/: the start page, then its links sorted; extensions.html is disallowed by robots.txt
@@ -362,24 +351,15 @@ async def test_an_admin_adds_a_web_site_and_lore_answers_from_its_pages_by_acces
     inject(docs / "index.html", '<p><a href="internal/roadmap.html">Release roadmap</a></p>')
     (docs / "internal").mkdir()
     (docs / "internal/roadmap.html").write_text(ROADMAP, encoding="utf-8")
-    store = await flushed_redis(redis_url)
-    index = ServerIndex(AsyncQdrantClient(location=":memory:"), "lore", 384)
-    await index.ensure()
-    tuned = bot_settings(settings, slack, admins=[ADMIN], redis_url=redis_url)
-    kb = Knowledge(tuned, index, embedder)
-    registry, audit, jobs = StoreRegistry(store), StoreAudit(store), await ArqJobs.open(redis_url)
-    state = SyncState(tmp_path / "state.sqlite")
-    context = WorkerContext(
-        settings=tuned, engine=sync_engine(kb, ParsePool(workers=0), state), registry=registry, max_tries=1
-    )
     with nginx_site(tmp_path / "www", tmp_path / "nginx") as site:
-        async with bot_harness(kb, [store], tuned, slack, registry=registry, audit=audit, jobs=jobs) as bot:
+        async with deployed(settings, slack, embedder, redis_url, tmp_path, max_tries=1) as lore:
+            bot, kb, index, registry, context = lore.bot, lore.kb, lore.index, lore.registry, lore.context
             line = f"add web site {site.url('docs/')} access=public override=internal:group:staff max_pages=5"
             assert "Added *site*" in (await said(bot, line))["text"]
             await work(context, redis_url)
             record = await registry.get("site")
             assert record is not None and BUDGET in record.status.summary  # links to other pages were left
-            assert set(await state.documents("site")) == {
+            assert set(await context.engine.state.documents("site")) == {
                 "index", "intro.html", "faq.html", "license.html", "internal/roadmap.html"
             }  # fmt: skip
             answer = await kb.ask("What is a Jinja in Japan?", Principal.anonymous())
@@ -415,7 +395,7 @@ async def test_an_admin_adds_a_web_site_and_lore_answers_from_its_pages_by_acces
             assert read.count("/docs/intro.html") == 1 and unchanged.isdisjoint(read)
             answer = await kb.ask("Which Python versions does Jinja support?", Principal.anonymous())
             assert "3.12" in answer.answer
-            assert "license.html" not in await state.documents("site")
+            assert "license.html" not in await context.engine.state.documents("site")
             assert "license.html" not in await docs_found(
                 kb, "BSD-3-Clause License redistribution", ["public"]
             )
@@ -430,8 +410,3 @@ async def test_an_admin_adds_a_web_site_and_lore_answers_from_its_pages_by_acces
             assert "check that the site is up" in record.status.summary
             assert await index.count("site") == chunks_before
             assert "faq.html" in await docs_found(kb, "Shinto shrine temple", ["public"])
-    await jobs.close()
-    await state.close()
-    await store.close()
-    await kb.answerer.close()
-    await index.close()

@@ -5,45 +5,17 @@ remove` deletes every chunk. Real Redis, real arq worker (burst mode), the Slack
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from qdrant_client import AsyncQdrantClient
-
-from ingestion.parse_pool import ParsePool
-from ingestion.state import SyncState
-from ingestion.worker import WorkerContext, run_worker
 from knowledge.access import Principal
-from knowledge.audit import StoreAudit
 from knowledge.embedding.cache import CachedEmbedder
-from knowledge.index.server import ServerIndex
-from knowledge.jobs_arq import ArqJobs
-from knowledge.service import Knowledge
 from knowledge.settings import Settings
-from knowledge.sources import StoreRegistry
-from lore.runtime import sync_engine
-from tests.bot_harness import Bot, bot_harness, bot_settings
-from tests.conftest import flushed_redis
 from tests.slack_standin import SlackStandin
+from tests.sources_harness import ADMIN, deployed, docs_found, said, work
 
-ADMIN = "UCARL"
 PAGES = {
     "holidays.md": "# Holidays\n\nEveryone gets 25 days of paid holiday per year.\n",
     "laptops.md": "# Laptops\n\nNew hires receive a laptop from IT on their first day.\n",
 }
-
-
-async def work(context: WorkerContext, redis_url: str) -> None:
-    """Run the worker until the queue is empty."""
-    await run_worker(context, redis_url, burst=True, handle_signals=False)
-
-
-async def docs_found(kb: Knowledge, query: str, grants: list[str]) -> set[str]:
-    return {h.chunk.doc_id for h in await kb.retriever.search(query, grants, k=10)}
-
-
-async def said(bot: Bot, text: str) -> dict[str, Any]:
-    [reply] = await bot.replies(await bot.command(ADMIN, text))
-    return reply
 
 
 async def test_an_admin_adds_a_folder_and_the_worker_keeps_it_in_sync(
@@ -53,17 +25,9 @@ async def test_an_admin_adds_a_folder_and_the_worker_keeps_it_in_sync(
     wiki.mkdir()
     for name, text in PAGES.items():
         (wiki / name).write_text(text, encoding="utf-8")
-    store = await flushed_redis(redis_url)
-    index = ServerIndex(AsyncQdrantClient(location=":memory:"), "lore", 384)
-    await index.ensure()
-    tuned = bot_settings(settings, slack, admins=[ADMIN], redis_url=redis_url)
-    kb = Knowledge(tuned, index, embedder)
-    registry, audit, jobs = StoreRegistry(store), StoreAudit(store), await ArqJobs.open(redis_url)
-    state = SyncState(tmp_path / "state.sqlite")
-    context = WorkerContext(
-        settings=tuned, engine=sync_engine(kb, ParsePool(workers=0), state), registry=registry
-    )
-    async with bot_harness(kb, [store], tuned, slack, registry=registry, audit=audit, jobs=jobs) as bot:
+    async with deployed(settings, slack, embedder, redis_url, tmp_path) as lore:
+        bot, kb, index, registry, context = lore.bot, lore.kb, lore.index, lore.registry, lore.context
+        audit = lore.audit
         await bot.command(ADMIN, "add")
         [opened] = await slack.wait_for("views.open")
         typed = {"source_id": "wiki", "location": str(wiki), "access": "public", "every": "1h"}
@@ -110,8 +74,3 @@ async def test_an_admin_adds_a_folder_and_the_worker_keeps_it_in_sync(
         await work(context, redis_url)
         assert await index.count("wiki") == 0 and await registry.get("wiki") is None
         assert [e.action for e in await audit.latest()] == ["remove", "sync", "sync", "sync", "add"]
-    await jobs.close()
-    await state.close()
-    await store.close()
-    await kb.answerer.close()
-    await index.close()
