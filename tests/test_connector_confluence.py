@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from ingestion.connectors.base import DocumentRef, ListingError
+from ingestion.connectors.cache import cache_dir
 from ingestion.connectors.confluence import CACHE_FILE, ConfluenceConnector
 from ingestion.connectors.confluence_access import combine, group_access, user_access
 from ingestion.connectors.confluence_api import User
 from ingestion.connectors.http import Http
-from ingestion.connectors.registry import cache_dir, connector_for
+from ingestion.connectors.registry import connector_for
 from knowledge.access import Directory, Principal
 from knowledge.embedding.cache import CachedEmbedder
 from knowledge.settings import Settings

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from ingestion.connectors.base import DocumentRef, ListingError
+from ingestion.connectors.cache import cache_dir
 from ingestion.connectors.mediawiki import CACHE_FILE, MediaWikiConnector, Snapshot
-from ingestion.connectors.registry import cache_dir, connector_for
+from ingestion.connectors.registry import connector_for
 from ingestion.parse_pool import parse_and_chunk
 from knowledge.access import Principal
 from knowledge.embedding.cache import CachedEmbedder

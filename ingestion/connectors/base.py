@@ -52,3 +52,14 @@ class Connector(Protocol):
 
     async def fetch(self, ref: DocumentRef, workdir: Path) -> Path:
         """A local file with the document's content (the connector's own path, or a new file in `workdir`)."""
+
+
+def acl_by_prefix(doc_id: str, default: list[str], overrides: dict[str, list[str]]) -> list[str]:
+    """The acl of a document named by a '/'-separated path: the override of its longest matching prefix
+    (a folder, a URL path), else `default`."""
+    best = ""
+    for prefix in overrides:
+        clean = prefix.strip("/")
+        if (doc_id == clean or doc_id.startswith(clean + "/")) and len(clean) > len(best):
+            best = clean
+    return overrides.get(best, overrides.get(best + "/", default)) if best else default

@@ -29,6 +29,7 @@ from pathlib import Path
 import yaml
 
 from ingestion.connectors.base import DocumentRef, ListingError
+from ingestion.connectors.cache import cache_dir, read_cache, write_cache
 from ingestion.connectors.confluence_access import (
     Layer,
     cloud_space_layer,
@@ -46,7 +47,6 @@ from ingestion.connectors.confluence_api import (
     absolute,
 )
 from ingestion.connectors.http import Http
-from ingestion.connectors.registry import cache_dir
 from knowledge.access import Directory
 from knowledge.settings import Settings
 from knowledge.source_kinds import CONFLUENCE_KIND
@@ -285,22 +285,17 @@ class ConfluenceConnector:
 
     def _load(self, now: datetime) -> Snapshot | None:
         """The last listing, if it is for this site and spaces and recent enough to build on."""
-        try:
-            snapshot = Snapshot.model_validate_json(self.cache_file.read_bytes())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring the cached Confluence listing %s: %s", self.cache_file, exc)
-            return None
-        if snapshot.site != self.site_id or not timedelta(0) <= now - snapshot.taken_at < FULL_EVERY:
+        snapshot = read_cache(self.cache_file, Snapshot)
+        if (
+            snapshot is None
+            or snapshot.site != self.site_id
+            or not timedelta(0) <= now - snapshot.taken_at < FULL_EVERY
+        ):
             return None
         return snapshot
 
     def _save(self, snapshot: Snapshot) -> None:
-        self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.cache_file.with_suffix(".tmp")
-        partial.write_text(snapshot.model_dump_json(), encoding="utf-8")
-        partial.replace(self.cache_file)
+        write_cache(self.cache_file, snapshot)
 
     # ----- fetching
 

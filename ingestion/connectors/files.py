@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from ingestion.connectors.base import DocumentRef, ListingError
+from ingestion.connectors.base import DocumentRef, ListingError, acl_by_prefix
 
 
 class FilesConnector:
@@ -48,12 +48,7 @@ class FilesConnector:
 
     def acl_of(self, doc_id: str) -> list[str]:
         """The acl of a document: the override of its deepest folder prefix, else the default."""
-        best = ""
-        for folder in self.overrides:
-            clean = folder.strip("/")
-            if (doc_id == clean or doc_id.startswith(clean + "/")) and len(clean) > len(best):
-                best = clean
-        return self.overrides.get(best, self.overrides.get(best + "/", self.acl)) if best else self.acl
+        return acl_by_prefix(doc_id, self.acl, self.overrides)
 
     def _listing(self) -> list[DocumentRef]:
         refs: list[DocumentRef] = []

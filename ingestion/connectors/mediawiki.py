@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import aiohttp
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from ingestion.connectors.base import DocumentRef, ListingError
+from ingestion.connectors.cache import cache_dir, read_cache, write_cache
 from ingestion.connectors.http import Http
 from ingestion.connectors.mediawiki_api import (
     PageInfo,
@@ -37,7 +37,6 @@ from ingestion.connectors.mediawiki_api import (
     plain_title,
     read_parsed,
 )
-from ingestion.connectors.registry import cache_dir
 from knowledge.settings import Settings
 from knowledge.source_kinds import MEDIAWIKI_KIND
 from knowledge.sources import Source
@@ -277,20 +276,11 @@ class MediaWikiConnector:
             pages[str(info.pageid)] = _entry(info)
 
     def _load(self) -> Snapshot | None:
-        try:
-            snapshot = Snapshot.model_validate_json(self.cache.read_bytes())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValidationError) as exc:
-            log.warning("unreadable wiki listing cache %s (%s): listing every page", self.cache, exc)
-            return None
-        return snapshot if snapshot.format == CACHE_FORMAT else None
+        snapshot = read_cache(self.cache, Snapshot)
+        return snapshot if snapshot is not None and snapshot.format == CACHE_FORMAT else None
 
     def _save(self, snapshot: Snapshot) -> None:
-        self.cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.cache.with_name(self.cache.name + ".tmp")
-        tmp.write_text(snapshot.model_dump_json(), encoding="utf-8")
-        os.replace(tmp, self.cache)
+        write_cache(self.cache, snapshot)
 
     async def fetch(self, ref: DocumentRef, workdir: Path) -> Path:
         """The page as the wiki renders it, in an HTML file of `workdir`."""

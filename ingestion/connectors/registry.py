@@ -42,8 +42,3 @@ def _build(source: Source, settings: Settings) -> Connector:
 
         return WebConnector.from_source(source, settings)
     raise ListingError(f"no connector for kind {source.kind!r} in this version of Lore", retryable=False)
-
-
-def cache_dir(source: Source, settings: Settings) -> Path:
-    """Where a connector keeps what it learnt between syncs (ETags, a page list): per source, per host."""
-    return settings.data_dir / "connectors" / source.id

@@ -18,11 +18,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from ingestion.connectors.base import DocumentRef, ListingError
+from ingestion.connectors.base import DocumentRef, ListingError, acl_by_prefix
+from ingestion.connectors.cache import cache_dir, read_cache, write_cache
 from ingestion.connectors.http import Http, HttpFailure
-from ingestion.connectors.registry import cache_dir
 from ingestion.connectors.web_crawl import Crawl, Page, Start, body_name
 from ingestion.connectors.web_fetch import RETRIES, get
 from ingestion.connectors.web_pages import extract, folder_of, is_html, normalise
@@ -100,12 +100,7 @@ class WebConnector:
 
     def acl_of(self, relative: str) -> list[str]:
         """The acl of a page: the override of its deepest path prefix, else the default."""
-        best = ""
-        for prefix in self.overrides:
-            clean = prefix.strip("/")
-            if (relative == clean or relative.startswith(clean + "/")) and len(clean) > len(best):
-                best = clean
-        return self.overrides.get(best, self.acl) if best else self.acl
+        return acl_by_prefix(relative, self.acl, self.overrides)
 
     async def list_documents(self) -> AsyncIterator[DocumentRef]:
         """Every page inside the start folders, up to the page budget; ListingError if the site cannot be
@@ -212,22 +207,12 @@ def _relative(url: str, start: Start) -> str:
 
 
 def _load(path: Path) -> WebCache:
-    try:
-        return WebCache.model_validate_json(path.read_bytes())
-    except FileNotFoundError:
-        return WebCache()
-    except (OSError, ValidationError) as exc:  # a broken cache costs one full download, nothing else
-        log.warning("ignoring the web cache %s: %s", path, exc)
-        return WebCache()
+    return read_cache(path, WebCache) or WebCache()  # a broken cache costs one full download
 
 
 def _save(folder: Path, cache: WebCache) -> None:
     """Replace the cache atomically, then delete the page bodies it no longer names."""
-    folder.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=folder, prefix=".web-pages-", suffix=".tmp")
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        out.write(cache.model_dump_json())
-    os.replace(name, folder / CACHE_FILE)
+    write_cache(folder / CACHE_FILE, cache)
     keep = {body_name(url, page.version) for url, page in cache.pages.items()}
     bodies = folder / BODIES
     if bodies.is_dir():
