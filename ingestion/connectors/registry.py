@@ -15,8 +15,6 @@ def connector_for(source: Source, settings: Settings) -> Connector:
     """The connector of `source`. What stops it from being built (an unknown kind, missing credentials)
     fails like a listing, so nothing is pruned, and the reason is the source's status."""
     try:
-        if source.credentials is not None:
-            source.credentials.resolve()  # missing before anything is asked of the server
         return _build(source, settings)
     except CredentialsError as exc:
         raise ListingError(f"credentials: {exc}", retryable=False) from exc
