@@ -100,7 +100,7 @@ class Http:
                 )
             except (aiohttp.ClientError, TimeoutError) as exc:
                 if attempt == self.retries:
-                    raise HttpFailure(f"cannot reach {self.what} at {_host(url)}: {_reason(exc)}") from exc
+                    raise HttpFailure(f"cannot reach {self.what} at {_host(url)}: {reason(exc)}") from exc
                 await asyncio.sleep(min(2.0**attempt, 10.0))
                 continue
             if response.status in RETRIED and attempt < self.retries:
@@ -179,18 +179,18 @@ class Http:
                 raise OSError(f"HTTP {response.status} from {_host(url)}")
             declared = response.content_length
             if declared is not None and declared > max_bytes:
-                raise ValueError(_too_large(declared, max_bytes))
+                raise ValueError(too_large(declared, max_bytes))
             size = 0
             try:
                 with dest.open("wb") as out:
                     async for block in response.content.iter_chunked(1 << 16):
                         size += len(block)
                         if size > max_bytes:
-                            raise ValueError(_too_large(size, max_bytes, more=True))
+                            raise ValueError(too_large(size, max_bytes, more=True))
                         out.write(block)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 await asyncio.to_thread(dest.unlink, True)
-                raise OSError(f"download from {_host(url)} broke off: {_reason(exc)}") from exc
+                raise OSError(f"download from {_host(url)} broke off: {reason(exc)}") from exc
             except ValueError:
                 await asyncio.to_thread(dest.unlink, True)
                 raise
@@ -211,7 +211,8 @@ def retry_after(value: str | None, default: float) -> float:
         return default
 
 
-def _too_large(size: int, limit: int, more: bool = False) -> str:
+def too_large(size: int, limit: int, more: bool = False) -> str:
+    """Why a document over the size limit is skipped."""
     over = "more than " if more else ""
     return f"file too large ({over}{size / 1e6:.1f} MB > {limit / 1e6:.0f} MB limit, LORE_MAX_FILE_MB)"
 
@@ -221,7 +222,8 @@ def _host(url: str) -> str:
     return parts.netloc or url
 
 
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
+    """A network error in a few words."""
     if isinstance(exc, TimeoutError):
         return "timed out"
     return " ".join(str(exc).split())[:120] or type(exc).__name__

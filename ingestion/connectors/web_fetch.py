@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from pydantic import BaseModel
 
-from ingestion.connectors.http import MAX_WAIT, HttpFailure, retry_after
+from ingestion.connectors.http import MAX_WAIT, HttpFailure, reason, retry_after, too_large
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ async def get(
                 return answer
         except (aiohttp.ClientError, TimeoutError) as exc:
             if attempt == retries:
-                raise HttpFailure(f"cannot reach {host}: {_reason(exc)}") from exc
+                raise HttpFailure(f"cannot reach {host}: {reason(exc)}") from exc
             await asyncio.sleep(0.5 * 2**attempt)
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -114,14 +114,3 @@ async def _read(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
             raise ValueError(too_large(size, max_bytes, more=True))
         blocks.append(block)
     return b"".join(blocks)
-
-
-def too_large(size: int, limit: int, more: bool = False) -> str:
-    over = "more than " if more else ""
-    return f"file too large ({over}{size / 1e6:.1f} MB > {limit / 1e6:.0f} MB limit, LORE_MAX_FILE_MB)"
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    return " ".join(str(exc).split())[:120] or type(exc).__name__
