@@ -186,7 +186,7 @@ class Crawl:
             try:
                 if answer.status != 200:
                     raise ValueError(f"HTTP {answer.status}")
-                sitemap = parse_sitemap(answer.body)
+                sitemap = await asyncio.to_thread(parse_sitemap, answer.body)
             except ValueError as exc:
                 if required and url in urls:
                     raise ListingError(
