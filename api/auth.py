@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from knowledge import keys
 from knowledge.apikeys import ApiKey, ApiKeys
+from knowledge.directory import DirectoryFile
 from knowledge.kv.base import KeyValue
 
 WINDOW = 60  # seconds of a rate-limit window
@@ -46,30 +47,44 @@ def bearer(header: str | None) -> str | None:
 
 class Gate:
     """Lets a request in with a valid key within its rate limit; the limit is counted in the shared store, so
-    it holds across API replicas."""
+    it holds across API replicas. A key that holds `user:EMAIL` also holds that person's groups in the
+    directory file, as the file says at the moment of the request."""
 
-    def __init__(self, api_keys: ApiKeys, store: KeyValue) -> None:
+    def __init__(self, api_keys: ApiKeys, store: KeyValue, directory: DirectoryFile | None = None) -> None:
         self.api_keys = api_keys
         self.store = store
+        self.directory = directory or DirectoryFile(None)
 
     async def admit(self, header: str | None) -> ApiKey | Refusal:
-        """The caller's key, or why it is refused (missing, wrong or revoked key; over its rate limit)."""
+        """The caller's key (its grants widened by the directory), or why it is refused (missing, wrong or
+        revoked key; over its rate limit)."""
         key = bearer(header)
         if key is None:
             return MISSING
         found = await self.api_keys.verify(key)
         if found is None:
             return WRONG
-        if found.rate_limit:
-            now = time.time()
-            window = int(now // WINDOW)
-            count = await self.store.incr(keys.api_rate(found.id, window), WINDOW * 2)
-            if count > found.rate_limit:
-                return Refusal(
-                    status=429,
-                    code="rate_limited",
-                    message=f"this key may make {found.rate_limit} requests a minute; wait and try again, "
-                    "or ask an admin for a key with a higher limit",
-                    retry_after=max(1, int((window + 1) * WINDOW - now) + 1),
-                )
-        return found
+        return await self.charge(found) or self.widened(found)
+
+    def widened(self, key: ApiKey) -> ApiKey:
+        """`key` with the directory groups of each person it holds `user:` of, as the directory says now."""
+        grants = self.directory.expand(key.principal).sorted()
+        return key if grants == key.grants else key.model_copy(update={"grants": grants})
+
+    async def charge(self, key: ApiKey) -> Refusal | None:
+        """Count one request of `key` in this minute's window (shared by every replica, the HTTP API and
+        MCP); the refusal when that goes over the key's rate limit."""
+        if not key.rate_limit:
+            return None
+        now = time.time()
+        window = int(now // WINDOW)
+        count = await self.store.incr(keys.api_rate(key.id, window), WINDOW * 2)
+        if count <= key.rate_limit:
+            return None
+        return Refusal(
+            status=429,
+            code="rate_limited",
+            message=f"this key may make {key.rate_limit} requests a minute; wait and try again, "
+            "or ask an admin for a key with a higher limit",
+            retry_after=max(1, int((window + 1) * WINDOW - now) + 1),
+        )

@@ -2,7 +2,8 @@
 
 `lore mcp` runs it over stdio (the agent starts it) or streamable HTTP (the agent connects to it). A server
 answers as one fixed key, so over HTTP every request must carry that key as a bearer token: reaching the
-port is not enough to read what the key may read.
+port is not enough to read what the key may read. Every tool call is admitted like a Knowledge API request:
+the key must still be active, and the call counts against the key's per-minute rate in the shared store.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import queries
+from api.auth import Refusal
 from api.schemas import MAX_QUESTION, AnswerRequest, AnswerResponse, SearchRequest, SearchResponse
 from knowledge.answering.llm import LLMError
 from knowledge.apikeys import ApiKey
@@ -68,7 +70,7 @@ _FIXES = {
     "question": f"ask a question of 1 to {MAX_QUESTION} characters that is not only spaces",
     "k": f"give k between 1 and {MAX_K}, or leave it out for the server's default",
 }
-KeyCheck = Callable[[], Awaitable[ApiKey | None]]
+Admit = Callable[[], Awaitable[ApiKey | Refusal]]  # one call of the server's key: admitted, or why not
 # Bounds are advertised in the schema and checked by `SearchRequest`/`AnswerRequest`, whose errors say how
 # to fix the call (the SDK's own check would answer with pydantic's text).
 _TEXT = {"minLength": 1, "maxLength": MAX_QUESTION}
@@ -133,32 +135,42 @@ def _result(response: BaseModel, text: str) -> CallToolResult:
     )
 
 
-def build_mcp(kb: Knowledge, key: ApiKey, check: KeyCheck | None = None) -> MCPServer[Any]:
+def build_mcp(kb: Knowledge, key: ApiKey, admit: Admit | None = None) -> MCPServer[Any]:
     """An MCP server whose tools search and answer from `kb` as `key`'s principal.
 
-    `check`, when given, is asked before every call for the key's current record: a key revoked since the
-    server started then gets a tool error instead of answers.
+    `admit`, when given, is asked before every call (as `api.auth.Gate.admit` admits an HTTP request), and
+    the key it returns is the one the call answers as (its grants widened by the directory file as it is
+    now): a key revoked since the server started, or a call over the key's rate limit, gets a tool error
+    that says what to do instead of an answer.
     """
     server: MCPServer[Any] = MCPServer(SERVER_NAME, instructions=INSTRUCTIONS, log_level="WARNING")
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
-    async def still_valid() -> None:
-        if check is not None and await check() is None:
+    async def current() -> ApiKey:
+        """The key as admitted for this call: its grants as the directory says now."""
+        verdict = key if admit is None else await admit()
+        if not isinstance(verdict, Refusal):
+            return verdict
+        if verdict.status == 429:
             raise ToolError(
-                "This server's API key was revoked: ask a Lore admin for a new key "
-                "(`lore apikey create NAME --access …`) and restart `lore mcp` with it in LORE_MCP_KEY."
+                f"Rate limit reached: {verdict.message} (the limit counts this key's Knowledge API and MCP "
+                f"calls together). Retry in {verdict.retry_after or 60} seconds."
             )
+        raise ToolError(
+            "This server's API key was revoked: ask a Lore admin for a new key "
+            "(`lore apikey create NAME --access …`) and restart `lore mcp` with it in LORE_MCP_KEY."
+        )
 
     async def search_knowledge(query: Query, k: TopK = None) -> Annotated[CallToolResult, SearchResponse]:
         request = _valid(SearchRequest, query=query, k=k)
-        await _unavailable_as_tool_error(still_valid())
-        response = await _unavailable_as_tool_error(queries.search(kb, key.principal, request))
+        admitted = await _unavailable_as_tool_error(current())
+        response = await _unavailable_as_tool_error(queries.search(kb, admitted.principal, request))
         return _result(response, search_text(response))
 
     async def answer_question(question: Question) -> Annotated[CallToolResult, AnswerResponse]:
         request = _valid(AnswerRequest, question=question)
-        await _unavailable_as_tool_error(still_valid())
-        response = await _unavailable_as_tool_error(queries.answer(kb, key.principal, request))
+        admitted = await _unavailable_as_tool_error(current())
+        response = await _unavailable_as_tool_error(queries.answer(kb, admitted.principal, request))
         return _result(response, answer_text(response))
 
     server.add_tool(search_knowledge, description=SEARCH_HELP, annotations=read_only)

@@ -26,6 +26,7 @@ from api.schemas import AnswerRequest, ApiError, Delta, ErrorCode, FieldError, S
 from knowledge.answering.llm import LLMError
 from knowledge.apikeys import ApiKey
 from knowledge.embedding.base import EmbeddingError
+from knowledge.federation import HOP_HEADER
 from knowledge.index.base import IndexUnavailable
 from knowledge.kv.base import StoreUnavailable
 from knowledge.logs import request_context, usable_id
@@ -185,7 +186,9 @@ class KnowledgeApi:
         assert isinstance(body, SearchRequest)
         async with asyncio.timeout(self.settings.answer_timeout):
             with self.metrics.retrieval_seconds.time():
-                found = await queries.search(self.kb, request[KEY].principal, body)
+                found = await queries.search(
+                    self.kb, request[KEY].principal, body, federate=_first_hop(request)
+                )
         return web.json_response(found.model_dump(mode="json"))
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
@@ -199,7 +202,7 @@ class KnowledgeApi:
         if body.stream or SSE in request.headers.get("Accept", ""):
             return await self._answer_events(request, key, body, started)
         async with asyncio.timeout(self.settings.answer_timeout):
-            answer = await queries.answer(self.kb, key.principal, body)
+            answer = await queries.answer(self.kb, key.principal, body, federate=_first_hop(request))
         self.metrics.answered(answer.mode, time.monotonic() - started)
         return web.json_response(answer.model_dump(mode="json"))
 
@@ -212,7 +215,8 @@ class KnowledgeApi:
         shown = False
         try:
             async with asyncio.timeout(self.settings.answer_timeout):
-                async for event in queries.answer_events(self.kb, key.principal, body):
+                events = queries.answer_events(self.kb, key.principal, body, federate=_first_hop(request))
+                async for event in events:
                     if not isinstance(event, Delta):
                         self.metrics.answered(event.mode, time.monotonic() - started)
                     elif not shown:
@@ -237,6 +241,12 @@ class KnowledgeApi:
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
+
+
+def _first_hop(request: web.Request) -> bool:
+    """False when another Lore federated this question (`X-Lore-Hop`): it is answered from this index
+    only, never federated again, so two deployments that are each other's remotes cannot loop."""
+    return HOP_HEADER not in request.headers
 
 
 def _sse(name: str, model: BaseModel) -> bytes:

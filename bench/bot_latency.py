@@ -269,7 +269,7 @@ async def _audience(runtime: BotRuntime) -> Principal:
     """What the bot answers the asker from in the channel (as `Answering._audience` computes it)."""
     asker = await runtime.identity.principal("T1", ASKER)
     everyone = await runtime.identity.audience("T1", CHANNEL.channel)
-    return Principal(grants=(everyone.grants & asker.grants) | {PUBLIC})
+    return Principal(grants=(everyone.principal.grants & asker.grants) | {PUBLIC})
 
 
 async def _raw(kb: Knowledge, grants: list[str], text: str) -> float:

@@ -39,12 +39,14 @@ from ingestion.connectors.mediawiki import MediaWikiConnector
 from ingestion.connectors.smb import SmbConnector, parse_location
 from ingestion.connectors.web import DEFAULT_MAX_PAGES, WebConnector
 from knowledge.access import Directory
+from knowledge.hosts import HostGuard
 from tests.mediawiki_server import ADMIN, MEDIAWIKI, Wiki, running_wiki
 from tests.nginx_server import Request, copy_docs, nginx_site
 from tests.samba_server import running_samba
 
 T = TypeVar("T")
 MAX_BYTES = 25_000_000
+LOOPBACK = HostGuard(["127.0.0.1"])  # the benchmark servers run on this machine
 WIKI_TEXT = (
     "Page {n} of the benchmark wiki.\n\n== Scope ==\nWhat team {n} owns, and whom to ask about it.\n\n"
     "== Process ==\nRequests go through the tracker; answers come within two working days.\n"
@@ -134,7 +136,9 @@ async def measure_web(runs: int, pages: list[str] | None = None) -> WebListing:
         async with off_loop(nginx_site(root / "www", root / "nginx")) as site:
 
             def connector(cache: Path) -> WebConnector:
-                return WebConnector([site.url("docs/")], ["public"], cache=cache, max_pages=DEFAULT_MAX_PAGES)
+                return WebConnector(
+                    [site.url("docs/")], ["public"], cache=cache, max_pages=DEFAULT_MAX_PAGES, guard=LOOPBACK
+                )
 
             async def served(cache: Path) -> tuple[float, list[DocumentRef], list[Request]]:
                 before = len(await asyncio.to_thread(site.requests))
@@ -203,7 +207,9 @@ async def measure_wiki(runs: int, pages: int = 200) -> WikiListing:
             await wiki.write({"Bench page 0": WIKI_TEXT.format(n="zero")})  # the oldest recent change
 
             def connector(cache: Path) -> MediaWikiConnector:
-                return MediaWikiConnector(wiki.api, access=["public"], cache=cache, max_bytes=MAX_BYTES)
+                return MediaWikiConnector(
+                    wiki.api, access=["public"], cache=cache, max_bytes=MAX_BYTES, guard=LOOPBACK
+                )
 
             async def asked(made: MediaWikiConnector) -> tuple[float, list[DocumentRef], int]:
                 before = await asyncio.to_thread(wiki.requests, "/api.php")

@@ -28,6 +28,7 @@ from bench.common import bench_settings, ingest, median_time
 from knowledge.access import Principal
 from knowledge.apikeys import open_keys
 from knowledge.federation import Federation
+from knowledge.hosts import HostGuard
 from knowledge.service import Knowledge
 from knowledge.sources import Credentials, FileRegistry, Source
 from tests.api_harness import silent_lore
@@ -50,7 +51,7 @@ QUESTIONS = (  # and the source that holds the answer
     ("How many days of holiday do we get", "handbook"),
     ("When is a sick note needed", "hr-lore"),
 )
-KEY_ENV = "BENCH_REMOTE_KEY"
+KEY_ENV = "LORE_SECRET_BENCH_REMOTE_KEY"
 LORE = str(Path(sys.executable).parent / "lore")
 
 
@@ -140,7 +141,9 @@ async def _measure(
     budget, slow_budget = budgets
     settings = bench_settings(root / "local-data", remote_timeout=budget)
     registry = FileRegistry(settings.data_dir / "sources.json")
-    federation, slow_federation = Federation(registry, budget), Federation(registry, slow_budget)
+    loopback = HostGuard(["127.0.0.1"])  # the remote runs on this machine
+    federation = Federation(registry, budget, guard=loopback)
+    slow_federation = Federation(registry, slow_budget, guard=loopback)
     kb = await Knowledge.open(settings)
     federated = Knowledge(settings, kb.index, kb.embedder, federation)
     slowed = Knowledge(settings, kb.index, kb.embedder, slow_federation)

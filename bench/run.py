@@ -1,7 +1,8 @@
 """`make bench`: retrieval quality, index speed, ingestion speed and bot latency; prints tables and writes
 docs/benchmarks.md.
 
-    .venv/bin/python -m bench.run [--quick] [--only retrieval,index,ingest,bot,sync,federation,connectors]
+    .venv/bin/python -m bench.run [--quick]
+        [--only retrieval,index,ingest,bot,audience,sync,federation,connectors]
         [--out FILE]
 
 The embedding cache of the retrieval corpora lives in `.lore-bench/` so that a second run is fast, and so
@@ -21,7 +22,16 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import bot_latency, connectors, federation, index_speed, ingest_speed, smb_latency, sync_speed
+from bench import (
+    audience,
+    bot_latency,
+    connectors,
+    federation,
+    index_speed,
+    ingest_speed,
+    smb_latency,
+    sync_speed,
+)
 from bench.common import DATA, bench_settings, ingest, table
 from bench.retrieval import Score, cmrc_corpus, evaluate, handbook_questions, temp_folder
 from knowledge.service import Knowledge
@@ -182,6 +192,9 @@ async def run(args: argparse.Namespace) -> str:
         )
     if "bot" in only:
         sections.append(await bot_section(work, args.quick))
+    if "audience" in only:
+        measured = await audience.measure(1000, 3000, runs=1 if args.quick else 3)
+        sections.append(audience.report(measured, AUDIENCE_COMMAND))
     if "sync" in only:
         sections.append(await sync_section(args.data, args.quick))
     if "federation" in only:
@@ -310,6 +323,7 @@ async def sync_section(data: Path, quick: bool) -> str:
     )
 
 
+AUDIENCE_COMMAND = ".venv/bin/python -m bench.run --only audience --out /tmp/audience-bench.md"
 FEDERATION_COMMAND = ".venv/bin/python -m bench.run --only federation --out /tmp/federation-bench.md"
 
 
@@ -352,7 +366,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small subsets (a smoke run)")
     parser.add_argument(
         "--only",
-        default="retrieval,index,ingest,bot",
+        default="retrieval,index,ingest,bot,audience",
         help="sections; sync, federation and connectors are opt-in",
     )
     parser.add_argument("--data", type=Path, default=DATA, help="the shared data folder")

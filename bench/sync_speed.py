@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from bench.common import bench_settings
 from ingestion.parse_pool import ParsePool
-from ingestion.worker import WorkerContext, run_sync
+from ingestion.source_jobs import WorkerContext, run_sync
 from knowledge.embedding.cache import CachedEmbedder, EmbeddingCache
 from knowledge.embedding.factory import open_model
 from knowledge.index.factory import open_index

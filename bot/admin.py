@@ -26,8 +26,10 @@ from bot.source_form import source_from_fields as parse_source
 from bot.source_forms import ACCESS, CREDENTIALS, EVERY, ID, KINDS, LOCATION, OVERRIDES
 from knowledge.audit import AuditEntry, AuditLog
 from knowledge.index.base import Index
-from knowledge.jobs import JobRequest, Jobs
+from knowledge.jobs import ALLOW_DELETES, JobRequest, Jobs
 from knowledge.kv.base import StoreUnavailable
+from knowledge.settings import Settings
+from knowledge.source_policy import refusals
 from knowledge.sources import SOURCE_ID, Registry, Source, SourceRecord
 
 log = logging.getLogger(__name__)
@@ -74,10 +76,12 @@ class SourceAdmin:
         audit: AuditLog | None,
         jobs: Jobs | None,
         *,
+        settings: Settings,
         team_id: str = "",
         apikeys: KeyAdmin | None = None,
         index: Index | None = None,
     ) -> None:
+        self.settings = settings  # the bounds of what a source added from Slack may point at
         self.team_id = team_id
         self.index = index  # tells who may read something of a source whose documents carry their own access
         self.apikeys = apikeys or KeyAdmin(None, None, default_rate=0)
@@ -141,13 +145,14 @@ class SourceAdmin:
             return _checked(args, 0, "audit") or await self._audit_text()
         if sub == "add":
             return await self._add_command(args, user, body)
+        allow_deletes = sub == "sync" and _take_flag(args, ALLOW_DELETES)
         if problem := _checked(args, 1, sub):
             return problem
         record = await self._existing(args[0])
         if isinstance(record, str):
             return f"{record}\n{usage(sub)}"
         if sub == "sync":
-            return await self.sync(record.source.id, user)
+            return await self.sync(record.source.id, user, allow_deletes=allow_deletes)
         return f"Remove *{record.source.id}*?", views.remove_blocks(record)
 
     async def _refused(self, team: str, user: str, sub: str) -> str | None:
@@ -168,9 +173,10 @@ class SourceAdmin:
     async def _status(self, team: str, user: str) -> str:
         assert self.registry is not None and self.jobs is not None
         records = await self.registry.all()
-        if not await self.admins.check(team, user):
+        admin = await self.admins.check(team, user)
+        if not admin:
             records = await views.known_to(records, await self.identity.principal(team, user), self.index)
-        return views.status_text(await self.jobs.status(), records, time.time())
+        return views.status_text(await self.jobs.status(), records, time.time(), admin=admin)
 
     async def _audit_text(self) -> str:
         assert self.audit is not None
@@ -202,7 +208,7 @@ class SourceAdmin:
             return None
         try:
             kind, values = fields_from_line(args)
-            source = parse_source(kind, values, added_by=user)
+            source = self._bounded(parse_source(kind, values, added_by=user))
         except FormError as exc:
             where = KINDS[kind].location_word if kind in KINDS else "the location"
             names = ONE_LINE_NAMES | {LOCATION: where}
@@ -234,12 +240,22 @@ class SourceAdmin:
             "when it is done."
         )
 
-    async def sync(self, source_id: str, user: str) -> str:
-        """Queue a sync now, unless one is queued or running."""
+    async def sync(self, source_id: str, user: str, *, allow_deletes: bool = False) -> str:
+        """Queue a sync now, unless one is queued or running; `allow_deletes` confirms the deletions the
+        mass-deletion guard held back (audited as such)."""
         assert self.jobs is not None
-        if not await self.jobs.request_sync(JobRequest(source_id=source_id, requested_by=user)):
-            return f"*{source_id}* is already syncing (queued or running): nothing to do."
-        await self._record(user, "sync", source_id, "sync now")
+        request = JobRequest(source_id=source_id, requested_by=user, allow_deletes=allow_deletes)
+        if not await self.jobs.request_sync(request):
+            again = f" When it is done, ask again with `{ALLOW_DELETES}`." if allow_deletes else ""
+            return f"*{source_id}* is already syncing (queued or running): nothing to do.{again}"
+        await self._record(
+            user, "sync", source_id, f"sync now {ALLOW_DELETES}" if allow_deletes else "sync now"
+        )
+        if allow_deletes:
+            return (
+                f"Sync of *{source_id}* queued, allowed to delete every document gone from the source: I'll "
+                "message you when it is done."
+            )
         return f"Sync of *{source_id}* queued: I'll message you when it is done."
 
     async def confirmed_remove(self, body: dict[str, Any], source_id: str) -> str:
@@ -311,11 +327,18 @@ class SourceAdmin:
         if not await self.admins.check(team, user):
             return {KIND_BLOCK: self.admins.refusal("add sources")}
         try:
-            source = parse_source(kind, views.form_values(view), added_by=user)
+            source = self._bounded(parse_source(kind, views.form_values(view), added_by=user))
         except FormError as exc:
             return {KIND_BLOCK if k == "kind" else k: v for k, v in exc.errors.items()}
         if await self.registry.get(source.id) is not None:
             return {ID: views.taken(source.id)}
+        return source
+
+    def _bounded(self, source: Source) -> Source:
+        """`source`, unless it reaches beyond what a Slack admin may point Lore at (secrets, hosts and
+        folders the operator has not set aside; knowledge/source_policy.py): then `FormError`."""
+        if refused := refusals(source, self.settings, from_slack=True):
+            raise FormError(refused)
         return source
 
     async def home_add(self, body: dict[str, Any]) -> None:
@@ -381,6 +404,15 @@ def _checked(args: list[str], count: int, sub: str) -> str | None:
         return f"Missing the source id.\n{usage(sub)}"
     extra = "takes no arguments" if count == 0 else "takes one source id"
     return f"`/lore {sub}` {extra}.\n{usage(sub)}"
+
+
+def _take_flag(args: list[str], flag: str) -> bool:
+    """Remove `flag` from `args` (also as Slack's autocorrected "—allow-deletes"); True if it was there."""
+    spelled = {flag, "—" + flag.removeprefix("--")}
+    found = [a for a in args if a.lower() in spelled]
+    for word in found:
+        args.remove(word)
+    return bool(found)
 
 
 def _sentence(text: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 from bot.mrkdwn import clip, escape
 from bot.source_form import ADD_USAGE, every_text
 from bot.source_forms import KINDS, FieldSpec
-from knowledge.access import Principal
+from knowledge.access import Principal, intersect
 from knowledge.audit import AuditEntry
 from knowledge.index.base import Index, IndexUnavailable
 from knowledge.jobs import QueueStatus
@@ -39,7 +39,7 @@ USAGE = {
     "status": "`/lore status`",
     "add": ADD_USAGE,
     "remove": "`/lore remove <source>`",
-    "sync": "`/lore sync <source>`",
+    "sync": "`/lore sync <source> [--allow-deletes]`",
     "audit": "`/lore audit`",
     "apikey": (
         "`/lore apikey create <name> [access=group:NAME,user:EMAIL] [rate=N]` | `/lore apikey list` | "
@@ -64,7 +64,7 @@ HELP = (
     "Admins (LORE_ADMINS) also have:\n"
     "• `/lore add`: add a source (a form), or in one line: " + ADD_USAGE + "\n"
     "• `/lore remove <source>`: remove a source and its documents from the index\n"
-    "• `/lore sync <source>`: sync a source now\n"
+    "• `/lore sync <source>`: sync a source now (`--allow-deletes` confirms deletions it held back)\n"
     "• `/lore audit`: the latest changes, who made them and when\n"
     "• `/lore apikey create <name> [access=group:NAME,user:EMAIL] [rate=N]`: a Knowledge API key for a "
     "program or AI agent (`lore api`, `lore mcp`), shown once, to you only\n"
@@ -79,12 +79,17 @@ def usage(command: str) -> str:
 
 
 def visible(records: Iterable[SourceRecord], principal: Principal) -> list[SourceRecord]:
-    """The sources this person may know about: their default access or one of their overrides meets them."""
+    """The sources this person may know about: their default access or one of their overrides, under the
+    source's ceiling, meets them."""
+
+    def readable(acl: list[str], ceiling: list[str] | None) -> bool:
+        return principal.can_read(acl if ceiling is None else intersect(acl, ceiling))
+
     return [
         r
         for r in records
-        if principal.can_read(r.source.access)
-        or any(principal.can_read(acl) for acl in r.source.overrides.values())
+        if readable(r.source.access, r.source.ceiling)
+        or any(readable(acl, r.source.ceiling) for acl in r.source.overrides.values())
     ]
 
 
@@ -144,7 +149,8 @@ def health(record: SourceRecord, now: float) -> str:
 
 
 def described(source: Source) -> str:
-    """Kind, folders, access, overrides, schedule and credentials reference of a source (for admins)."""
+    """Kind, folders, access, overrides, ceiling, schedule and credentials reference of a source (for
+    admins)."""
     folders = ", ".join(f"`{escape(p)}`" for p in source.location)
     access = ", ".join(source.access) or "from the source's own permissions"
     parts = [source.kind, folders, "access " + escape(access)]
@@ -152,6 +158,8 @@ def described(source: Source) -> str:
     if source.overrides:
         shown = "; ".join(f"{escape(f)}: {escape(', '.join(a))}" for f, a in source.overrides.items())
         parts.append(f"overrides {shown}")
+    if source.ceiling is not None:
+        parts.append(f"ceiling {escape(', '.join(source.ceiling))}")
     parts.append(every_text(source.every))
     if source.credentials is not None:
         ref = source.credentials.env or source.credentials.file or ""
@@ -187,14 +195,20 @@ def sources_text(records: list[SourceRecord], now: float, *, admin: bool) -> str
     return _capped("*Sources*\n" + "\n".join(lines))
 
 
-def status_text(queue: QueueStatus, records: list[SourceRecord], now: float) -> str:
-    """`/lore status`: queue depth, running jobs, live workers and the state of each (visible) source."""
+def status_text(queue: QueueStatus, records: list[SourceRecord], now: float, *, admin: bool) -> str:
+    """`/lore status`: queue depth, running jobs, live workers and the state of each source. `records` are
+    the sources the viewer may read; someone who is not an admin sees no job of any other source, not even
+    counted (a count would tell that an unseen source exists and is being synced)."""
     shown = {r.source.id for r in records}
-    running = [escape(s) for s in queue.running if s in shown]
-    hidden = len(queue.running) - len(running)
-    doing = ", ".join(running) + (f" and {hidden} more" if hidden else "") if queue.running else "nothing"
+    queued = queue.queued if admin else sum(s in shown for s in queue.queued_sources)
+    running = [
+        escape(s) + (" (removing)" if s in queue.removing else "")
+        for s in queue.running
+        if admin or s in shown
+    ]
+    doing = ", ".join(running) or "nothing"
     workers = f"{queue.workers} worker" + ("" if queue.workers == 1 else "s")
-    lines = [f"*Sync queue*: {queue.queued} queued · running {doing} · {workers} alive"]
+    lines = [f"*Sync queue*: {queued} queued · running {doing} · {workers} alive"]
     if queue.detail:
         lines.append(escape(queue.detail))
     lines += [
@@ -222,6 +236,7 @@ def audit_detail(source: Source) -> str:
     parts += ["access=" + ",".join(source.access)] if source.access else []
     parts += [f"{k}={v}" for k, v in sorted(source.options.items())]
     parts += [f"override={folder}:{','.join(acl)}" for folder, acl in source.overrides.items()]
+    parts += ["ceiling=" + ",".join(source.ceiling)] if source.ceiling is not None else []
     parts.append(every_text(source.every))
     if source.credentials is not None:
         parts.append(f"credentials={source.credentials.env or source.credentials.file}")

@@ -79,6 +79,7 @@ def build_app(
         registry,
         audit,
         jobs,
+        settings=settings,
         team_id=team_id,
         apikeys=key_admin,
         index=answering.kb.index,

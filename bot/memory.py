@@ -2,6 +2,10 @@
 
 Every replica reads and writes the same list in Redis, so a follow-up answered by another replica still
 sees the thread; embedded mode keeps it in-process with the same rules.
+
+Each turn remembers the grants it was answered under. A follow-up only sees the turns whose grants its own
+readers hold all of: text written for readers who could read more (a channel that became public, a member
+who joined, a revoked reader) never reaches the rewriter, the prompt or the LLM again.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import time
 from pydantic import BaseModel, ConfigDict
 
 from knowledge import keys
+from knowledge.access import Principal
 from knowledge.kv.base import KeyValue
 from knowledge.tokens import count_tokens, truncate_tokens
 
@@ -28,12 +33,18 @@ class ThreadRef(BaseModel):
 
 
 class Turn(BaseModel):
-    """One question and its answer. `standalone` is the question as retrieval saw it."""
+    """One question and its answer. `standalone` is the question as retrieval saw it; `grants` what the
+    answer's readers held (None: unknown, from before grants were kept, so never shown again)."""
 
     question: str
     standalone: str
     answer: str
+    grants: list[str] | None = None
     at: float = 0.0
+
+    def readable_by(self, reader: Principal) -> bool:
+        """True when `reader` holds every grant this turn was answered under."""
+        return self.grants is not None and reader.grants.issuperset(self.grants)
 
     def tokens(self) -> int:
         """What this turn costs of the cap."""
@@ -56,9 +67,10 @@ class ConversationMemory:
         """The remembered turns, oldest first (empty for a new or expired thread)."""
         return [Turn.model_validate_json(item) for item in await self.store.items(self._key(thread))]
 
-    async def history(self, thread: ThreadRef) -> list[tuple[str, str]]:
-        """(standalone question, answer) pairs: what the answerer and the rewriter take."""
-        return [(t.standalone, t.answer) for t in await self.turns(thread)]
+    async def history(self, thread: ThreadRef, reader: Principal) -> list[tuple[str, str]]:
+        """(standalone question, answer) pairs that `reader` may see: what the answerer and the rewriter
+        take. Turns answered for readers who held more are left out."""
+        return [(t.standalone, t.answer) for t in await self.turns(thread) if t.readable_by(reader)]
 
     async def knows(self, thread: ThreadRef) -> bool:
         """True when Lore has answered in this thread (so follow-ups need no mention)."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from knowledge import slack_text
+
 WORD_JOINER = "\u2060"  # invisible; breaks `@here` and `<!...>` without changing what people read
 ELLIPSIS = "…"
 
@@ -18,6 +20,11 @@ _BROADCAST = re.compile(r"@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
 _SLACK_ANGLE = re.compile(r"<(?=[!@#]|[^<>\s\u2060][^<>\n]*\|[^<>\n]*>)")
 # `[label](url)`: shown as `label (url)` so a link can never hide where it goes
 _MD_LINK = re.compile(r"\[([^\]\n]+)\]\(([^)\s]+)\)")
+# What is left of a link's syntax (nested brackets, a title, a label cut off in an earlier piece of a
+# stream): `](`, `][` and `]:` (a reference definition) are split, so no link can form, of any length.
+_LINK_JOINT = re.compile(r"\](?=[(\[:])")
+# A `<` not closed in this text: a later piece of a stream could close it into `<url|label>`.
+_OPEN_ANGLE = re.compile(r"<(?=[^\s<>\u2060][^<>]*$)")
 _UNSAFE_URL = re.compile(r"[\s<>|]")
 _HTTP = re.compile(r"https?://\S", re.IGNORECASE)
 _BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
@@ -30,15 +37,15 @@ _SPACES = re.compile(r"\s+")
 
 def escape(text: str) -> str:
     """Untrusted text as mrkdwn that shows literally: no pings, mentions or disguised links."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _BROADCAST.sub("@" + WORD_JOINER, text)
+    return slack_text.escape(text)
 
 
 def markdown_safe(text: str) -> str:
     """Standard markdown with Slack's special syntax (`<!…>`, `<@…>`, `<#…>`, `<…|…>`, `@here`) defused,
-    and `[label](url)` links shown as `label (url)` so that none hides its target."""
-    text = _MD_LINK.sub(r"\1 (\2)", text)
-    text = _SLACK_ANGLE.sub("<" + WORD_JOINER, text)
+    and `[label](url)` links shown as `label (url)` so that none hides its target. Safe per piece of a
+    stream: what is still open at the end (`<`, `[label`) cannot be completed into a link by what follows."""
+    text = _LINK_JOINT.sub("]" + WORD_JOINER, _MD_LINK.sub(r"\1 (\2)", text))
+    text = _OPEN_ANGLE.sub("<" + WORD_JOINER, _SLACK_ANGLE.sub("<" + WORD_JOINER, text))
     return _BROADCAST.sub("@" + WORD_JOINER, text)
 
 

@@ -38,7 +38,8 @@ SEEN_TTL = 24 * 3600  # seconds a message stays marked as answered (Slack retrie
 OFFER_TTL = 24 * 3600
 STATUS = "Searching the knowledge base…"
 PRIVATE_OFFER = (
-    "{count} more sources that only you can read may answer this better: I can answer you privately."
+    "{count} more sources that only you can read may answer this better. I left them out because {why}: "
+    "I can answer you privately."
 )
 
 NOTICES = {
@@ -138,9 +139,9 @@ class Answering:
             return "rate_limited"
         await self._status(client, asked)
         asker = await self.identity.principal(asked.team, asked.user)
-        audience = asker if asked.private else await self._audience(asked, asker)
+        audience, why = (asker, "") if asked.private else await self._audience(asked, asker)
         thread = ThreadRef(team=asked.team, channel=asked.channel, thread_ts=asked.thread_ts)
-        history = await self.memory.history(thread)
+        history = await self.memory.history(thread, audience)
         query = await self.kb.standalone(asked.text, history)
         with self.metrics.retrieval_seconds.time():
             found = await self.kb.retrieve(query, audience)
@@ -157,8 +158,9 @@ class Answering:
         )
         self.metrics.answered(answer.mode, time.monotonic() - started)
         if audience.grants != asker.grants:  # after the answer: the offer must not delay it
-            await self._offer_private(asked, client, query, hits, asker, audience)
-        await self.memory.add(thread, Turn(question=asked.text, standalone=query, answer=answer.answer))
+            await self._offer_private(asked, client, query, hits, asker, audience, why)
+        turn = Turn(question=asked.text, standalone=query, answer=answer.answer, grants=audience.sorted())
+        await self.memory.add(thread, turn)
         await self.feedback.remember(
             AnswerRecord(
                 answer_id=answer_id,
@@ -197,10 +199,11 @@ class Answering:
         assert final is not None, "the answerer always ends with a Final event"
         return final, streamed
 
-    async def _audience(self, asked: Asked, asker: Principal) -> Principal:
-        """What everyone who can read the channel holds (never more than the asker)."""
+    async def _audience(self, asked: Asked, asker: Principal) -> tuple[Principal, str]:
+        """What everyone who can read the channel holds (never more than the asker), and why it may be
+        less than the asker holds."""
         everyone = await self.identity.audience(asked.team, asked.channel)
-        return Principal(grants=(everyone.grants & asker.grants) | {PUBLIC})
+        return Principal(grants=(everyone.principal.grants & asker.grants) | {PUBLIC}), everyone.why
 
     async def _over_limit(self, asked: Asked, client: AsyncWebClient) -> bool:
         limit = self.settings.rate_limit
@@ -231,8 +234,10 @@ class Answering:
         shared: list[ScoredChunk],
         asker: Principal,
         audience: Principal,
+        why: str,
     ) -> None:
-        """Tell the asker (only) when documents they alone may read would add to the answer."""
+        """Tell the asker (only) when documents they alone may read would add to the answer, and why the
+        answer in the channel left them out."""
         mine = await self.kb.hits(query, asker)
         extra = {(h.chunk.source_id, h.chunk.doc_id) for h in mine if not audience.can_read(h.chunk.acl)}
         extra -= {(h.chunk.source_id, h.chunk.doc_id) for h in shared}
@@ -246,8 +251,8 @@ class Answering:
                 channel=asked.channel,
                 user=asked.user,
                 thread_ts=asked.thread_ts,
-                text=PRIVATE_OFFER.format(count=len(extra)),
-                blocks=render.private_offer_blocks(len(extra), offer_id),
+                text=PRIVATE_OFFER.format(count=len(extra), why=why),
+                blocks=render.private_offer_blocks(len(extra), offer_id, why),
             )
         except SlackApiError as exc:
             log.warning(

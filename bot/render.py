@@ -115,12 +115,15 @@ def notice_blocks(text: str) -> list[Block]:
     return [_section(_fit(escape(text), SECTION_CHARS))]
 
 
-def private_offer_blocks(count: int, offer_id: str) -> list[Block]:
-    """An ephemeral offer to answer from `count` sources only the asker can read, without naming them."""
+def private_offer_blocks(count: int, offer_id: str, why: str = "") -> list[Block]:
+    """An ephemeral offer to answer from `count` sources only the asker can read, without naming them;
+    `why` says why the channel's answer left them out."""
     if count < 1:
         raise ValueError(f"a private offer needs at least one source, not {count}")
     sources = "1 more source" if count == 1 else f"{count} more sources"
-    text = f"{sources} that only you can read (not everyone in this channel) may answer this better."
+    text = f"{sources} that only you can read may answer this better."
+    if why:
+        text += f" I left them out because {escape(why)}."
     return [
         _section(text),
         {

@@ -24,8 +24,23 @@ log = logging.getLogger(__name__)
 Block = dict[str, Any]
 
 # A trailing fragment that could still become `<!channel>`, `<url|label>`, `@here` or `[label](url)` with
-# the next piece is held back, so that `markdown_safe` always sees such syntax whole.
+# the next piece is held back, so that `markdown_safe` mostly sees such syntax whole and shows a link as
+# `label (url)`. Safety does not rest on these caps: a longer fragment is sent, and `markdown_safe` defuses
+# its open `<` and every `](` `]:` `][`, so no later piece can complete a link of any length.
 _OPEN_TAIL = re.compile(r"(?:<[^<>\n]{0,200}|@[^\s<>@]{0,12}|\[[^\]\n]{0,200}(?:\](?:\([^)\s]{0,300})?)?)$")
+
+
+def sendable(pending: str, *, final: bool) -> str:
+    """The part of `pending` that may be streamed now: all of it at the end, else all but an open tail.
+    A `]` just before what is held back is held too: with the next `(`, `[` or `:` it would make a link
+    that `markdown_safe` must see whole to defuse."""
+    if final:
+        return pending
+    tail = _OPEN_TAIL.search(pending)
+    cut = tail.start() if tail else len(pending)
+    if cut and pending[cut - 1] == "]":
+        cut -= 1
+    return pending[:cut]
 
 
 class ReplyTarget(BaseModel):
@@ -73,9 +88,7 @@ class Reply:
     async def _flush(self, *, final: bool) -> None:
         if self._broken:
             return
-        ready = self._pending
-        if not final and (tail := _OPEN_TAIL.search(ready)):
-            ready = ready[: tail.start()]
+        ready = sendable(self._pending, final=final)
         if not ready.strip() and self.started:
             return
         room = STREAM_CHARS - len(self.sent)

@@ -28,9 +28,9 @@ from bot.feedback import Feedback
 from bot.identity import Identity
 from bot.memory import ConversationMemory
 from bot.questions import Answering
-from knowledge.access import Directory
 from knowledge.apikeys import ApiKeys
 from knowledge.audit import AuditLog
+from knowledge.directory import DirectoryFile
 from knowledge.jobs import Jobs
 from knowledge.kv.base import KeyValue
 from knowledge.kv.factory import open_store
@@ -132,10 +132,12 @@ class BotRuntime:
         self.identity = Identity(
             client,
             store,
-            Directory.load(settings.directory_file),
+            DirectoryFile(settings.directory_file),
             ttl=settings.identity_ttl,
             max_members=settings.audience_max_members,
             bot_user_id=bot_user_id,
+            everyone=settings.everyone_grants,
+            trusted_bots=settings.trusted_bots,
         )
         self.answering = Answering(
             kb, store, self.identity, self.memory, self.feedback, settings, self.metrics

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from bot.source_forms import ACCESS, CREDENTIALS, EVERY, ID, KINDS, LOCATION, OVERRIDES
+from bot.source_forms import ACCESS, CEILING, CREDENTIALS, EVERY, ID, KINDS, LOCATION, OVERRIDES
 from knowledge.access import AccessError, parse_acl
 from knowledge.source_kinds import FILES_KIND, SMB_KIND, WEB_KIND, check_location
 from knowledge.sources import ENV_NAME, SOURCE_ID, Credentials, Source
@@ -26,12 +26,14 @@ MAX_EVERY = 30 * 24 * 3600
 MANUAL = ("manual", "never", "off", "0")
 ADD_USAGE = (
     "`/lore add files <id> <path>[,<path>…] access=public[,group:x] [every=1h|30m|manual] "
-    "[override=<folder>:<access>[,<access>]] [credentials=ENV_VAR|/path/to/secret]`, "
-    "`/lore add smb <id> smb://server/share/folder user=svc-lore credentials=ENV_VAR`, "
+    "[override=<folder>:<access>[,<access>]] [credentials=LORE_SECRET_X|/path/to/secret] "
+    "[ceiling=<access>[,<access>]]` (any kind takes a ceiling), "
+    "`/lore add smb <id> smb://server/share/folder user=svc-lore credentials=LORE_SECRET_X`, "
     "`/lore add mediawiki <id> https://wiki/w/api.php access=public [namespaces=0,4]`, "
-    "`/lore add confluence <id> https://x.atlassian.net/wiki user=EMAIL credentials=ENV_VAR [spaces=ENG]`, "
+    "`/lore add confluence <id> https://x.atlassian.net/wiki user=EMAIL credentials=LORE_SECRET_X "
+    "[spaces=ENG]`, "
     "`/lore add web <id> https://docs.example.com/guide/ access=public [max_pages=500]`, "
-    "`/lore add lore-remote <id> <https://other-lore> access=group:x credentials=ENV_VAR`, "
+    "`/lore add lore-remote <id> <https://other-lore> access=group:x credentials=LORE_SECRET_X`, "
     "or `/lore add` for a form"
 )
 
@@ -89,9 +91,15 @@ def parse_credentials(text: str) -> Credentials | None:
     if ENV_NAME.match(value):
         return Credentials(env=value)
     raise ValueError(
-        "credentials must be the NAME of an environment variable (e.g. WIKI_TOKEN) or the absolute path "
-        "of a secret file (e.g. /run/secrets/wiki), never the secret itself"
+        "credentials must be the NAME of an environment variable (e.g. LORE_SECRET_WIKI) or the absolute "
+        "path of a secret file (e.g. /run/secrets/wiki), never the secret itself"
     )
+
+
+def parse_ceiling(text: str) -> list[str] | None:
+    """Comma-separated access strings no document may be readable beyond; None when none were given."""
+    given = [a for a in text.split(",") if a.strip()]
+    return parse_acl(given) if given else None
 
 
 def parse_locations(text: str) -> list[str]:
@@ -184,12 +192,13 @@ def source_from_fields(kind: str, values: dict[str, str], *, added_by: str) -> S
     options = {spec.name: text[spec.name] for spec in KINDS[kind].fields if spec.option}
     every = _check(errors, EVERY, lambda: parse_every(text[EVERY]))
     credentials = _check(errors, CREDENTIALS, lambda: [parse_credentials(text.get(CREDENTIALS, ""))])
+    ceiling = _check(errors, CEILING, lambda: [parse_ceiling(text.get(CEILING, ""))])
     overrides = (
         _check(errors, OVERRIDES, lambda: parse_overrides(text.get(OVERRIDES, ""), locations, kind))
         if locations is not None
         else None
     )
-    if errors or locations is None or acl is None or every is None or credentials is None:
+    if errors or locations is None or acl is None or every is None or credentials is None or ceiling is None:
         raise FormError(errors)
     try:
         return Source(
@@ -200,6 +209,7 @@ def source_from_fields(kind: str, values: dict[str, str], *, added_by: str) -> S
             overrides=overrides or {},
             every=every,
             credentials=credentials[0],
+            ceiling=ceiling[0],
             options=options,
             added_by=added_by,
         )
@@ -219,7 +229,14 @@ def _check(errors: dict[str, str], name: str, step: Callable[[], T]) -> T | None
         return None
 
 
-_FIELD_OF = {"id": ID, "location": LOCATION, "access": ACCESS, "overrides": OVERRIDES, "every": EVERY}
+_FIELD_OF = {
+    "id": ID,
+    "location": LOCATION,
+    "access": ACCESS,
+    "overrides": OVERRIDES,
+    "every": EVERY,
+    "ceiling": CEILING,
+}
 
 
 def _field_of(kind: str, loc: str, exc: ValidationError) -> str:
@@ -263,9 +280,8 @@ def fields_from_line(words: list[str]) -> tuple[str, dict[str, str]]:
     values = {ID: source_id, LOCATION: paths, EVERY: "1h"}
     overrides: list[str] = []
     named = {f.name for f in KINDS[kind].fields}
-    keys = {
-        k: v for k, v in (("access", ACCESS), ("every", EVERY), ("credentials", CREDENTIALS)) if v in named
-    }
+    pairs = (("access", ACCESS), ("every", EVERY), ("credentials", CREDENTIALS), ("ceiling", CEILING))
+    keys = {k: v for k, v in pairs if v in named}
     keys |= {f.name: f.name for f in KINDS[kind].fields if f.option}
     for option in options:
         key, sep, value = option.partition("=")

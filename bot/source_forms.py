@@ -27,6 +27,7 @@ ID, LOCATION, ACCESS, OVERRIDES, EVERY, CREDENTIALS = (
     "every",
     "credentials",
 )
+CEILING = "ceiling"
 ACCESS_HINT = "Comma-separated: public, group:NAME or user:EMAIL."
 
 
@@ -70,6 +71,18 @@ def _access(
 def _overrides(label: str, hint: str, placeholder: str) -> FieldSpec:
     return FieldSpec(
         name=OVERRIDES, label=label, hint=hint, placeholder=placeholder, multiline=True, optional=True
+    )
+
+
+def _ceiling() -> FieldSpec:
+    return FieldSpec(
+        name=CEILING,
+        label="Ceiling (optional)",
+        hint="Comma-separated access strings: no document of this source is readable beyond them, whatever "
+        "its own permissions say. For SMB share permissions (Lore does not read them) or a site behind a "
+        "login.",
+        placeholder="group:staff",
+        optional=True,
     )
 
 
@@ -126,11 +139,12 @@ FILES = KindForm(
         ),
         _every(),
         _credentials(
-            "Name of an environment variable or absolute path of a secret file where the worker runs. "
-            "Folders need none.",
-            "WIKI_TOKEN or /run/secrets/wiki",
+            "An environment variable LORE_SECRET_… or a secret file in LORE_SECRETS_DIR, where the worker "
+            "runs. Folders need none.",
+            "LORE_SECRET_WIKI or /run/secrets/wiki",
             optional=True,
         ),
+        _ceiling(),
     ],
 )
 SMB = KindForm(
@@ -149,11 +163,12 @@ SMB = KindForm(
         ),
         _option(SMB_KIND, "user", "Account", "svc-lore or CORP\\svc-lore", optional=False),
         _credentials(
-            "Name of an environment variable or absolute path of a secret file holding the account's "
-            "password, where the worker runs.",
-            "SHARE_PASSWORD or /run/secrets/share",
+            "An environment variable LORE_SECRET_… or a secret file in LORE_SECRETS_DIR holding the "
+            "account's password, where the worker runs.",
+            "LORE_SECRET_SHARE or /run/secrets/share",
         ),
         _every(),
+        _ceiling(),
     ],
 )
 MEDIAWIKI = KindForm(
@@ -177,11 +192,13 @@ MEDIAWIKI = KindForm(
         _option(MEDIAWIKI_KIND, "namespaces", "Namespaces", "0,4"),
         _option(MEDIAWIKI_KIND, "user", "Bot user (private wikis)", "Lore@sync"),
         _credentials(
-            "Only with a bot user: the variable or secret file holding its bot password.",
-            "WIKI_BOT_PASSWORD or /run/secrets/wiki",
+            "Only with a bot user: the variable LORE_SECRET_… or secret file (in LORE_SECRETS_DIR) "
+            "holding its bot password.",
+            "LORE_SECRET_WIKI_BOT or /run/secrets/wiki",
             optional=True,
         ),
         _every(),
+        _ceiling(),
     ],
 )
 CONFLUENCE = KindForm(
@@ -199,11 +216,12 @@ CONFLUENCE = KindForm(
         _option(CONFLUENCE_KIND, "spaces", "Spaces", "ENG,HR"),
         _option(CONFLUENCE_KIND, "user", "Account email (Cloud)", "lore-bot@example.com"),
         _credentials(
-            "The variable or secret file holding the API token (Cloud) or personal access token (Data "
-            "Center), where the worker runs.",
-            "CONFLUENCE_TOKEN or /run/secrets/confluence",
+            "The variable LORE_SECRET_… or secret file (in LORE_SECRETS_DIR) holding the API token "
+            "(Cloud) or personal access token (Data Center), where the worker runs.",
+            "LORE_SECRET_CONFLUENCE or /run/secrets/confluence",
         ),
         _every(),
+        _ceiling(),
     ],
 )
 WEB = KindForm(
@@ -228,6 +246,7 @@ WEB = KindForm(
         _option(WEB_KIND, "max_pages", "Page budget", "500"),
         _option(WEB_KIND, "sitemap", "Sitemap URL", "https://docs.example.com/sitemap.xml"),
         _every(),
+        _ceiling(),
     ],
 )
 REMOTE = KindForm(
@@ -250,9 +269,9 @@ REMOTE = KindForm(
         ),
         _every("Health check", "How often `/lore sources` checks that it answers: 30m, 1h, 6h, or manual."),
         _credentials(
-            "Name of an environment variable or absolute path of a secret file holding an API key of "
-            "the other Lore (`lore apikey create` there).",
-            "HR_LORE_KEY or /run/secrets/hr-lore",
+            "An environment variable LORE_SECRET_… or a secret file in LORE_SECRETS_DIR holding an API "
+            "key of the other Lore (`lore apikey create` there).",
+            "LORE_SECRET_HR_LORE or /run/secrets/hr-lore",
             label="Its API key (a reference, never the key)",
         ),
     ],

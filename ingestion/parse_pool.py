@@ -1,10 +1,12 @@
 """Parsing and chunking in a separate process: off the event loop, with a time limit, and a crashing or
-hanging parser costs one document, never the process (the bot or the worker) that asked."""
+hanging parser costs one document, never the process (the bot or the worker) that asked. A parser process
+never outlives the process that started it, even one killed with SIGKILL (`ingestion.lifeline`)."""
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -12,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from ingestion.chunking import Draft, chunk_sections
+from ingestion.lifeline import tie_to_parent
 from ingestion.offline import prepare_unstructured
 from ingestion.parsing import ParseError, parse_file
 
@@ -33,6 +36,12 @@ def parse_and_chunk(path: str, max_bytes: int, size: int, overlap: int) -> Parse
     return Parsed(title=doc.title, drafts=drafts, text_chars=sum(len(d.text) for d in drafts))
 
 
+def start_parser(parent: int) -> None:
+    """The first thing a parser process does: tie its life to `parent`'s, then get unstructured ready."""
+    tie_to_parent(parent)
+    prepare_unstructured()
+
+
 class ParsePool:
     """A pool of parser processes; `workers=0` parses in a thread of this process (tests, tiny runs)."""
 
@@ -45,7 +54,8 @@ class ParsePool:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
-                initializer=prepare_unstructured,
+                initializer=start_parser,
+                initargs=(os.getpid(),),
                 mp_context=multiprocessing.get_context("spawn"),
             )
         return self._pool

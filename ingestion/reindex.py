@@ -70,7 +70,7 @@ async def _sync_all(
         if source.kind == REMOTE_KIND:  # lore-remote sources store nothing here
             continue
         try:
-            result = await engine.sync(source.id, connect(source, settings))
+            result = await engine.sync(source.id, connect(source, settings), ceiling=source.ceiling)
         except ListingError as exc:
             raise ReindexError(
                 f"listing {source.id} failed ({exc}); nothing was switched: fix the source (or remove it) "

@@ -12,7 +12,7 @@ import logging
 import time
 
 from ingestion.connectors.base import ListingError
-from ingestion.sync import SyncResult
+from ingestion.sync_result import SyncResult
 from knowledge.jobs import JobRequest, Jobs
 from knowledge.sources import Registry, SourceStatus
 
@@ -22,10 +22,11 @@ TICK = 30.0  # seconds between looks at what is due
 
 
 def status_from(result: SyncResult) -> SourceStatus:
-    """The status a sync leaves on its source: counts, the summary line and the first document errors."""
+    """The status a sync leaves on its source: counts, the summary line (with deletions the guard held
+    back, and how to confirm them) and the first document errors."""
     return SourceStatus(
         last_sync=time.time(),
-        ok=result.failed == 0,
+        ok=result.ok,
         summary=result.line(),
         errors=[f"{e.doc_id}: {e.reason}" for e in result.errors],
         added=result.added,

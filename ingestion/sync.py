@@ -1,8 +1,14 @@
 """The sync engine, shared by `lore ingest` and the worker: list, diff, and apply the difference.
 
-New or changed documents are fetched, parsed, chunked, embedded and stored; acl-only changes update payloads
-without re-embedding; documents gone from the source are deleted. State is written per document after its
-chunks are stored. A bad document is recorded and skipped; a failed listing prunes nothing.
+Access first: before any content is fetched, every listed document's indexed chunks get the access it may
+have now. A document whose content is unchanged gets its new acl at once (no re-embedding); one that
+changed, or that the connector lists as a failed entry, keeps its old text only under the intersection of
+its old and new acl until its new content is stored under the new acl, so a fetch, parse or embedding that
+fails can never leave the old, wider access in place. A source's ceiling bounds every acl. Then documents
+gone from the source are deleted, unless that would delete most of the source at once (the mass-deletion
+guard: an unmounted share looks exactly like that), and new or changed documents are fetched, parsed,
+chunked, embedded and stored. State is written per document after its chunks are stored, and always
+records the acl the index holds. A bad document is recorded and skipped; a failed listing prunes nothing.
 """
 
 from __future__ import annotations
@@ -12,15 +18,18 @@ import hashlib
 import logging
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-
-from pydantic import BaseModel, Field
 
 from ingestion.connectors.base import Connector, DocumentRef
 from ingestion.parse_pool import Parsed, ParsePool
 from ingestion.parsing import ParseError
 from ingestion.state import DocState, SyncState
+from ingestion.sync_result import DocError as DocError
+from ingestion.sync_result import SyncLimits as SyncLimits
+from ingestion.sync_result import SyncResult as SyncResult
+from ingestion.writes import finished
+from knowledge.access import intersect
 from knowledge.embedding.base import Embedder, EmbeddingError
 from knowledge.index.base import Index
 from knowledge.models import Chunk, IndexedChunk
@@ -28,53 +37,12 @@ from knowledge.sparse import SparseEncoder, detect_lang
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]
+Registered = Callable[[], Awaitable[bool]]  # is the source still registered? (asked after each document)
 
 
-class DocError(BaseModel):
-    """A document that could not be indexed, and why."""
-
-    doc_id: str
-    reason: str
-
-
-class SyncResult(BaseModel):
-    """The summary of one sync of one source."""
-
-    source_id: str
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    acl_updated: int = 0
-    deleted: int = 0
-    failed: int = 0
-    chunks: int = Field(0, description="Chunks stored by this sync.")
-    unreadable: int = Field(0, description="Listed documents whose access maps to nobody (empty acl).")
-    notes: list[str] = Field(default_factory=list, description="What the connector wants an admin to know.")
-    seconds: float = 0.0
-    errors: list[DocError] = Field(default_factory=list)
-
-    def line(self) -> str:
-        """The one-line summary printed by `lore ingest`."""
-        line = (
-            f"{self.source_id}: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
-            f"{self.deleted} deleted, {self.failed} failed, {self.chunks} chunks, {self.seconds:.1f} s"
-        )
-        if self.unreadable:
-            line += (
-                f"; {self.unreadable} readable by nobody: map their accounts to Lore access in the "
-                "directory file (LORE_DIRECTORY_FILE, accounts:)"
-            )
-        for note in self.notes:
-            line += f"; {note}"
-        return line
-
-
-class SyncLimits(BaseModel):
-    """Per-document limits and chunking parameters."""
-
-    max_bytes: int
-    chunk_size: int
-    chunk_overlap: int
+class SourceRemoved(Exception):
+    """The source was removed from the registry while it synced: the sync stopped (its caller removes
+    what is left of the source)."""
 
 
 class SyncEngine:
@@ -98,37 +66,91 @@ class SyncEngine:
         self.limits = limits
 
     async def sync(
-        self, source_id: str, connector: Connector, progress: Progress | None = None
+        self,
+        source_id: str,
+        connector: Connector,
+        progress: Progress | None = None,
+        *,
+        ceiling: list[str] | None = None,
+        allow_deletes: bool = False,
+        registered: Registered | None = None,
     ) -> SyncResult:
-        """One incremental sync of `source_id`; the listing must succeed before anything is pruned."""
+        """One incremental sync of `source_id`; the listing must succeed before anything is pruned.
+
+        `ceiling` bounds every document's acl (`Source.ceiling`); `allow_deletes` lets a sync delete what
+        the mass-deletion guard would hold back; `registered` is asked after each stored document, and a
+        False stops the sync with `SourceRemoved`.
+        """
         started = time.perf_counter()
         result = SyncResult(source_id=source_id)
-        listed = {ref.doc_id: ref async for ref in connector.list_documents()}
-        result.unreadable = sum(1 for ref in listed.values() if not ref.acl)
+        listed = {ref.doc_id: _bounded(ref, ceiling) async for ref in connector.list_documents()}
+        result.unreadable = sum(1 for ref in listed.values() if not ref.acl and not ref.problem)
         result.notes = list(getattr(connector, "notes", []))  # optional: e.g. a web crawl's page budget
         known = await self.state.documents(source_id)
-        todo = [ref for ref in listed.values() if _needs_content(ref, known.get(ref.doc_id))]
-        fetching = {ref.doc_id for ref in todo}
-        for ref in listed.values():
-            old = known.get(ref.doc_id)
-            if old is not None and ref.doc_id not in fetching:
-                if sorted(old.acl) != sorted(ref.acl):
-                    await self._update_acl(source_id, ref, old, result)
-                else:
-                    result.unchanged += 1
-        for doc_id in sorted(set(known) - set(listed)):
-            await self.index.delete_document(source_id, doc_id)
-            await self.state.delete(source_id, doc_id)
-            result.deleted += 1
+        result.indexed = len(known)
+        todo = await self._access_first(source_id, listed, known, result)
+        await self._prune(source_id, [d for d in known if d not in listed], allow_deletes, result)
         with tempfile.TemporaryDirectory(prefix="lore-fetch-") as workdir:
-            await self._process(source_id, connector, todo, known, Path(workdir), result, progress)
+            await self._process(
+                source_id, connector, todo, known, Path(workdir), result, progress, registered
+            )
         result.seconds = time.perf_counter() - started
         return result
 
-    async def _update_acl(self, source_id: str, ref: DocumentRef, old: DocState, result: SyncResult) -> None:
-        await self.index.update_acl(source_id, ref.doc_id, ref.acl)
-        await self.state.put(source_id, old.model_copy(update={"acl": ref.acl, "version": ref.version}))
+    async def _access_first(
+        self, source_id: str, listed: dict[str, DocumentRef], known: dict[str, DocState], result: SyncResult
+    ) -> list[DocumentRef]:
+        """Give every listed document that is indexed the access it may have now, before any content is
+        fetched; returns the documents whose content must be fetched."""
+        todo: list[DocumentRef] = []
+        for ref in listed.values():
+            old = known.get(ref.doc_id)
+            if ref.problem:
+                _fail(result, ref, ref.problem)
+                if old is not None:
+                    await self._narrow(source_id, ref, old, known, result)
+            elif old is None:
+                todo.append(ref)
+            elif old.version != ref.version:
+                await self._narrow(source_id, ref, old, known, result)
+                todo.append(ref)
+            elif sorted(old.acl) != sorted(ref.acl):
+                await self._set_acl(source_id, old.model_copy(update={"acl": ref.acl}), result)
+            else:
+                result.unchanged += 1
+        return todo
+
+    async def _narrow(
+        self, source_id: str, ref: DocumentRef, old: DocState, known: dict[str, DocState], result: SyncResult
+    ) -> None:
+        """Before a document's new content is stored (or when it cannot be): its old text stays readable
+        only by those allowed under both its old and its new acl. Its state keeps the old version, so the
+        content is tried again at the next sync."""
+        held = intersect(old.acl, ref.acl)
+        if sorted(held) != sorted(old.acl):
+            known[ref.doc_id] = old.model_copy(update={"acl": held})
+            await self._set_acl(source_id, known[ref.doc_id], result)
+
+    async def _set_acl(self, source_id: str, state: DocState, result: SyncResult) -> None:
+        await finished(self.index.update_acl(source_id, state.doc_id, state.acl))
+        await finished(self.state.put(source_id, state))
         result.acl_updated += 1
+
+    async def _prune(self, source_id: str, gone: list[str], allow_deletes: bool, result: SyncResult) -> None:
+        """Delete the documents gone from the source, unless the guard holds that many back."""
+        if not allow_deletes and self.limits.holds_back(result.indexed, len(gone)):
+            result.held = len(gone)
+            log.warning(
+                "%s: %d of %d documents are gone from the listing; none deleted (the mass-deletion guard)",
+                source_id,
+                len(gone),
+                result.indexed,
+            )
+            return
+        for doc_id in sorted(gone):
+            await finished(self.index.delete_document(source_id, doc_id))
+            await finished(self.state.delete(source_id, doc_id))
+            result.deleted += 1
 
     async def _process(
         self,
@@ -139,16 +161,21 @@ class SyncEngine:
         workdir: Path,
         result: SyncResult,
         progress: Progress | None,
+        registered: Registered | None,
     ) -> None:
         """Parse the next document while the current one is embedded (a two-stage pipeline)."""
         queue: asyncio.Queue[tuple[DocumentRef, str, Parsed | None] | None] = asyncio.Queue(maxsize=2)
 
         async def produce() -> None:
+            # The end mark goes in when production ends or fails, not when it is cancelled: then the
+            # consumer has stopped, and a full queue would keep the mark (and this task) waiting forever.
             try:
                 for ref in todo:
                     await queue.put(await self._prepare(source_id, connector, ref, known, workdir, result))
-            finally:
+            except Exception:
                 await queue.put(None)
+                raise
+            await queue.put(None)
 
         producer = asyncio.create_task(produce())
         done = 0
@@ -159,6 +186,9 @@ class SyncEngine:
                 done += 1
                 if progress:
                     progress(done, len(todo), ref.doc_id)
+                if registered is not None and not await registered():
+                    raise SourceRemoved(source_id)
+            await producer  # what stopped the producer early (a bug, say) is raised, never swallowed
         finally:
             producer.cancel()
             await asyncio.gather(producer, return_exceptions=True)
@@ -227,15 +257,17 @@ class SyncEngine:
         result: SyncResult,
     ) -> None:
         if not content_hash:
-            return  # failed in _prepare; an older indexed version (if any) stays searchable
+            return  # failed in _prepare: an older version (if any) stays, under the narrowed acl
         if parsed is None:
             assert old is not None
             if sorted(old.acl) != sorted(ref.acl):
-                await self.index.update_acl(source_id, ref.doc_id, ref.acl)
+                await finished(self.index.update_acl(source_id, ref.doc_id, ref.acl))
                 result.acl_updated += 1
             else:
                 result.unchanged += 1
-            await self.state.put(source_id, old.model_copy(update={"version": ref.version, "acl": ref.acl}))
+            await finished(
+                self.state.put(source_id, old.model_copy(update={"version": ref.version, "acl": ref.acl}))
+            )
             return
         chunks = [
             Chunk(
@@ -261,22 +293,19 @@ class SyncEngine:
         sparse = await asyncio.to_thread(
             lambda: [self.sparse.encode_passage(c.embedding_text()) for c in chunks]
         )
-        await self.index.replace_document(
-            source_id,
-            ref.doc_id,
-            [IndexedChunk(chunk=c, dense=d, sparse=s) for c, d, s in zip(chunks, dense, sparse, strict=True)],
+        stored = [
+            IndexedChunk(chunk=c, dense=d, sparse=s) for c, d, s in zip(chunks, dense, sparse, strict=True)
+        ]
+        await finished(self.index.replace_document(source_id, ref.doc_id, stored))
+        state = DocState(
+            doc_id=ref.doc_id,
+            version=ref.version,
+            content_hash=content_hash,
+            acl=ref.acl,
+            chunks=len(chunks),
+            title=chunks[0].title,
         )
-        await self.state.put(
-            source_id,
-            DocState(
-                doc_id=ref.doc_id,
-                version=ref.version,
-                content_hash=content_hash,
-                acl=ref.acl,
-                chunks=len(chunks),
-                title=chunks[0].title,
-            ),
-        )
+        await finished(self.state.put(source_id, state))
         result.chunks += len(chunks)
         if old is None:
             result.added += 1
@@ -284,13 +313,16 @@ class SyncEngine:
             result.updated += 1
 
     async def remove_source(self, source_id: str) -> None:
-        """Delete every chunk and all state of a source."""
-        await self.index.delete_source(source_id)
-        await self.state.delete(source_id)
+        """Delete every chunk and all state of a source (both writes finish even if cancelled)."""
+        await finished(self.index.delete_source(source_id))
+        await finished(self.state.delete(source_id))
 
 
-def _needs_content(ref: DocumentRef, old: DocState | None) -> bool:
-    return old is None or old.version != ref.version
+def _bounded(ref: DocumentRef, ceiling: list[str] | None) -> DocumentRef:
+    """The document with its acl bounded by the source's ceiling (nobody reads beyond it)."""
+    if ceiling is None:
+        return ref
+    return ref.model_copy(update={"acl": intersect(ref.acl, ceiling)})
 
 
 def _hash_file(path: Path, max_bytes: int) -> str:

@@ -120,3 +120,33 @@ class Principal(BaseModel):
     def sorted(self) -> list[str]:
         """The grants as a sorted list (for filters and logs)."""
         return sorted(self.grants)
+
+
+def meet(layers: Iterable[Iterable[str]], directory: Directory | None = None) -> list[str]:
+    """The acl of what every layer must allow: the strings that every layer allows; sorted.
+
+    A layer allows a string it contains; a layer that contains `public` allows everything; and, with a
+    `directory`, a layer allows `user:x` when it contains a `group:g` that lists x. Two different groups
+    meet in nobody (Lore cannot write "in both groups"), so the result is conservative: it may hide a
+    document from someone allowed by every layer, never show it to someone one layer refuses. An empty
+    layer (nobody) makes the result empty.
+    """
+    imposing = [frozenset(layer) for layer in layers]
+    imposing = [layer for layer in imposing if PUBLIC not in layer]
+    if not imposing:
+        return [PUBLIC]
+    candidates: set[str] = set().union(*imposing)
+    return sorted(s for s in candidates if all(_allows(layer, s, directory) for layer in imposing))
+
+
+def intersect(a: Iterable[str], b: Iterable[str], directory: Directory | None = None) -> list[str]:
+    """The acl readable by those who may read under both `a` and `b` (see `meet`)."""
+    return meet([a, b], directory)
+
+
+def _allows(layer: frozenset[str], grant: str, directory: Directory | None) -> bool:
+    if grant in layer:
+        return True
+    if directory is not None and grant.startswith("user:"):
+        return any(f"group:{name}" in layer for name in directory.groups_of(grant.removeprefix("user:")))
+    return False

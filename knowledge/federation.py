@@ -5,6 +5,10 @@ content is stored here: every question asks the remotes the asker may use (the s
 checked here) through their `/v1/search`, under the remote key's principal (checked there). Each remote gets
 `LORE_REMOTE_TIMEOUT` seconds; one that is slow, down or refuses the key is skipped and named, never waited
 for past the budget and never allowed to break the answer.
+
+A federated question carries `X-Lore-Hop`: the Lore answering it searches its own index only, so two
+deployments that are each other's remotes never ask each other back. The key goes to the remote's URL only
+(redirects are not followed), through the host rule of knowledge/hosts.py.
 """
 
 from __future__ import annotations
@@ -14,18 +18,22 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aiohttp
 from pydantic import BaseModel, ValidationError
 
 from knowledge.access import Principal
+from knowledge.hosts import HostGuard, RefusedHost
 from knowledge.kv.base import StoreUnavailable
 from knowledge.models import Chunk, ScoredChunk
+from knowledge.settings import Settings
 from knowledge.sources import REMOTE_KIND, CredentialsError, Registry, Source, SourceStatus
 
 log = logging.getLogger(__name__)
 
-__all__ = ["REMOTE_KIND", "Federated", "Federation", "RemoteError"]
+__all__ = ["HOP_HEADER", "REMOTE_KIND", "Federated", "Federation", "RemoteError"]
+HOP_HEADER = "X-Lore-Hop"  # on a federated question: answer it from your own index only
 PROBE_TIMEOUT = 10.0  # seconds a health check of a remote may take
 COOLDOWN = 30.0  # seconds a remote that failed is skipped without being asked
 _EPOCH = datetime.fromtimestamp(0, UTC)
@@ -91,17 +99,33 @@ class Federation:
         timeout: float,
         cooldown: float = COOLDOWN,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        guard: HostGuard | None = None,
+        secrets_dir: Path | None = None,
     ) -> None:
+        """`guard` is the host rule with the operator's exceptions; `secrets_dir` is LORE_SECRETS_DIR."""
         self.registry = registry
         self.timeout = timeout
+        self.guard = guard or HostGuard()
+        self.secrets_dir = secrets_dir
         self.cooldown = cooldown
         self._clock = clock
         self._resting: dict[tuple[str, str], float] = {}  # (source id, url) -> when it may be asked again
         self._session: aiohttp.ClientSession | None = None
 
+    @classmethod
+    def of(cls, registry: Registry, settings: Settings) -> Federation:
+        """The federation of `registry` with the settings' time budget, host rule and secrets folder."""
+        return cls(
+            registry,
+            settings.remote_timeout,
+            guard=HostGuard(settings.allowed_internal_hosts),
+            secrets_dir=settings.secrets_dir,
+        )
+
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
+            self._session = aiohttp.ClientSession(connector=self.guard.connector())
         return self._session
 
     async def remotes(self, principal: Principal) -> list[Source]:
@@ -148,21 +172,27 @@ class Federation:
         `TimeoutError` when the budget runs out."""
         url = remote.location[0].rstrip("/") + "/v1/search"
         try:
-            key = remote.credentials.resolve() if remote.credentials is not None else ""
+            key = remote.credentials.resolve(self.secrets_dir) if remote.credentials is not None else ""
         except CredentialsError as exc:
             raise RemoteError(str(exc)) from exc
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        headers = {HOP_HEADER: "1"} | ({"Authorization": f"Bearer {key}"} if key else {})
+        question = {"query": query, "k": k}
         try:
             async with (
                 asyncio.timeout(budget),
-                self._http().post(url, json={"query": query, "k": k}, headers=headers) as response,
+                self._http().post(url, json=question, headers=headers, allow_redirects=False) as response,
             ):
                 body = await response.read()
                 status = response.status
+                moved = response.headers.get("Location", "")
+        except RefusedHost as exc:
+            raise RemoteError(str(exc)) from exc
         except aiohttp.ClientError as exc:
             raise RemoteError(f"{url} cannot be reached ({type(exc).__name__}: {exc})") from exc
         if status == 401:
             raise RemoteError(f"{url} refused the API key (401): create a key there and store it here")
+        if 300 <= status < 400:  # the key would follow the redirect: it goes to the URL the admin gave only
+            raise RemoteError(f"{url} redirects to {moved or '?'}: give the source the remote's own URL")
         if status != 200:
             raise RemoteError(f"{url} answered HTTP {status}: {body[:200]!r}")
         try:

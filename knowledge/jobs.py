@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 SYNC = "sync_source"
 DELETE = "delete_source"
+ALLOW_DELETES = "--allow-deletes"  # how an admin confirms deletions the mass-deletion guard held back
 
 
 def job_id(job: str, source_id: str) -> str:
@@ -24,15 +25,25 @@ class JobRequest(BaseModel):
 
     source_id: str
     requested_by: str | None = Field(None, description="Slack user id to notify when the job ends.")
+    allow_deletes: bool = Field(
+        False,
+        description="A sync may delete what the mass-deletion guard would hold back (an admin confirmed).",
+    )
 
 
 class QueueStatus(BaseModel):
-    """What `/lore status` shows."""
+    """What `/lore status` shows (filtered there to the sources the viewer may read)."""
 
     queued: int = 0
+    queued_sources: list[str] = Field(
+        default_factory=list, description="Ids of the sources with a job waiting (one per job)."
+    )
     running: list[str] = Field(default_factory=list, description="Ids of the sources being worked on.")
+    removing: list[str] = Field(
+        default_factory=list, description="Those of `running` being removed rather than synced."
+    )
     workers: int = 0
-    detail: str = ""
+    detail: str = Field("", description="A note on the queue as a whole; never names a source.")
 
 
 class Jobs(Protocol):

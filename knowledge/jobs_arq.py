@@ -30,7 +30,6 @@ HEARTBEAT_EVERY = 10.0  # seconds between heartbeats
 HEARTBEAT_TTL = 30  # seconds a heartbeat outlives its worker
 REDIS_TIMEOUT = 5.0  # seconds before a queue call from the bot is abandoned
 JOB_PREFIX = "lore:"  # every id made by knowledge.jobs.job_id starts with it
-VERBS = {SYNC: "syncing", DELETE: "removing"}
 
 
 def worker_key(worker_id: str) -> str:
@@ -108,11 +107,12 @@ class ArqJobs:
 
     async def _enqueue(self, kind: str, request: JobRequest) -> bool:
         arq_id = job_id(kind, request.source_id)
+        args: tuple[object, ...] = (request.source_id, request.requested_by)
+        if request.allow_deletes:  # the sync job's third argument; a plain request stays as it was
+            args += (True,)
         try:
             async with asyncio.timeout(REDIS_TIMEOUT):
-                job = await self.pool.enqueue_job(
-                    kind, request.source_id, request.requested_by, _job_id=arq_id, _queue_name=QUEUE
-                )
+                job = await self.pool.enqueue_job(kind, *args, _job_id=arq_id, _queue_name=QUEUE)
         except (RedisError, OSError, TimeoutError) as exc:
             raise StoreUnavailable(f"cannot queue {kind} of {request.source_id!r} on Redis: {exc}") from exc
         log.info(
@@ -133,15 +133,17 @@ class ArqJobs:
                 workers = [key async for key in self.pool.scan_iter(match=f"{WORKER_PREFIX}*", count=100)]
         except (RedisError, OSError, TimeoutError) as exc:
             raise StoreUnavailable(f"cannot read the job queue on Redis: {exc}") from exc
-        running = [i for i, on in zip(ours, started, strict=True) if on]
-        queued = len(ours) - len(running)
-        pairs = [p for p in map(parse_job_id, running) if p is not None]
-        detail = ", ".join(f"{VERBS[kind]} {source}" for kind, source in pairs)
+        pairs = [p for p in map(parse_job_id, ours) if p is not None]
+        running = [pair for pair, on in zip(pairs, started, strict=True) if on]
+        waiting = [pair for pair, on in zip(pairs, started, strict=True) if not on]
+        detail = ""
         if not workers and ours:
             detail = "no worker is running: start `lore worker` (jobs wait in the queue until one does)"
         return QueueStatus(
-            queued=queued,
-            running=[source for _, source in pairs],
+            queued=len(waiting),
+            queued_sources=[source for _, source in waiting],
+            running=[source for _, source in running],
+            removing=[source for kind, source in running if kind == DELETE],
             workers=len(workers),
             detail=detail,
         )

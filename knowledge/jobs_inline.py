@@ -57,9 +57,13 @@ class InlineJobs:
     async def status(self) -> QueueStatus:
         """Jobs waiting for the slot, sources being worked on; the bot process is the one worker."""
         running = sorted(self._running)
+        waiting = sorted(set(self._jobs) - self._running)
+        removing = [key for key in running if key.startswith(job_id(DELETE, ""))]
         return QueueStatus(
-            queued=len(self._jobs) - len(running),
-            running=[key.rsplit(":", 1)[-1] for key in running],
+            queued=len(waiting),
+            queued_sources=[_source(key) for key in waiting],
+            running=[_source(key) for key in running],
+            removing=[_source(key) for key in removing],
             workers=1,
             detail="embedded mode: jobs run inside the bot process",
         )
@@ -86,3 +90,8 @@ class InlineJobs:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         self._jobs.clear()  # a task cancelled before its first step never reached its `finally`
+
+
+def _source(key: str) -> str:
+    """The source id of a job id (`job_id(kind, source_id)`)."""
+    return key.rsplit(":", 1)[-1]

@@ -30,6 +30,11 @@ def person(team: str, user: str) -> str:
     return f"{PREFIX}person:{team}:{user}"
 
 
+def people(team: str) -> str:
+    """Cached people of a whole workspace (users.list): user id -> email and flags, one JSON object."""
+    return f"{PREFIX}people:{team}"
+
+
 def usergroups(team: str) -> str:
     """Cached Slack user groups of a workspace with their members."""
     return f"{PREFIX}usergroups:{team}"

@@ -62,7 +62,7 @@ class Knowledge:
         index = open_index(settings)
         await index.ensure()
         store = RedisStore(settings.redis_url) if settings.redis_url else None
-        federation = Federation(open_registry(settings, store), settings.remote_timeout)
+        federation = Federation.of(open_registry(settings, store), settings)
 
         async def release() -> None:
             await federation.close()
@@ -84,12 +84,19 @@ class Knowledge:
         return (await self.retrieve(query, principal, k=k, mode=mode)).hits
 
     async def retrieve(
-        self, query: str, principal: Principal, *, k: int | None = None, mode: Mode = "hybrid"
+        self,
+        query: str,
+        principal: Principal,
+        *,
+        k: int | None = None,
+        mode: Mode = "hybrid",
+        federate: bool = True,
     ) -> Retrieved:
         """The best chunks of this index and of the federated Lore deployments `principal` may use, fused
-        by rank (RRF); a remote that does not answer within `LORE_REMOTE_TIMEOUT` is named in `skipped`."""
+        by rank (RRF); a remote that does not answer within `LORE_REMOTE_TIMEOUT` is named in `skipped`.
+        `federate=False` (a question another Lore federated here) searches this index only."""
         k = k or self.settings.top_k
-        if self.federation is None or not query.strip():
+        if self.federation is None or not federate or not query.strip():
             return Retrieved(hits=await self.retriever.search(query, principal.sorted(), k=k, mode=mode))
         local, remote = await asyncio.gather(
             self.retriever.search(query, principal.sorted(), k=k, mode=mode),
@@ -114,19 +121,21 @@ class Knowledge:
         """A follow-up rewritten into a standalone question from the conversation so far."""
         return await standalone_question(question, history, self.answerer.llm)
 
-    async def ask(self, question: str, principal: Principal, history: History = ()) -> Answer:
+    async def ask(
+        self, question: str, principal: Principal, history: History = (), *, federate: bool = True
+    ) -> Answer:
         """`lore ask`: a cited answer from what `principal` may read (follow-ups made standalone first)."""
         query = await self.standalone(question, history)
-        found = await self.retrieve(query, principal)
+        found = await self.retrieve(query, principal, federate=federate)
         answer = await self.answerer.answer(query, found.hits, history=history)
         return answer.model_copy(update={"skipped": found.skipped})
 
     async def ask_stream(
-        self, question: str, principal: Principal, history: History = ()
+        self, question: str, principal: Principal, history: History = (), *, federate: bool = True
     ) -> AsyncIterator[AnswerEvent]:
         """The answer as it is written, then the final cited answer."""
         query = await self.standalone(question, history)
-        found = await self.retrieve(query, principal)
+        found = await self.retrieve(query, principal, federate=federate)
         async for event in self.answerer.stream(query, found.hits, history=history):
             if isinstance(event, Final):
                 event = Final(answer=event.answer.model_copy(update={"skipped": found.skipped}))

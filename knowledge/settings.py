@@ -7,12 +7,18 @@ file in the working directory is read. Unset means the embedded default.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from knowledge.access import parse_access
+
+SECRET_PREFIX = "LORE_SECRET_"  # environment variables that sources may name as credentials (not settings)
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s'\"<>]*)@")
+_URL_SECRET_PARAM = re.compile(r"(?i)([?&][^=&\s]*(?:key|token|secret|pass|sig)[^=&\s]*=)[^&\s'\"<>]+")
 SECRET_FIELDS = (
     "mcp_key",
     "llm_api_key",
@@ -96,6 +102,32 @@ class Settings(BaseSettings):
         description="Seconds between scheduled syncs of a source added by `lore ingest`; 0 = never.",
     )
     parse_timeout: float = Field(120.0, gt=0, description="Seconds one document may take to parse.")
+    delete_guard_ratio: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="A sync that would delete at least this share of a source's documents (and at least "
+        "LORE_DELETE_GUARD_MIN of them), or all of them, deletes nothing until an admin confirms.",
+    )
+    delete_guard_min: int = Field(
+        10, ge=1, description="Fewest deletions the mass-deletion guard holds back (see the ratio)."
+    )
+    files_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Folders that files sources added from Slack must lie inside (','-separated); empty = "
+        "files sources only from the terminal (`lore ingest`, `lore sources add`).",
+    )
+    secrets_dir: Path | None = Field(
+        None,
+        description="Folder of secret files that sources may name as credentials (besides environment "
+        "variables called LORE_SECRET_…).",
+    )
+    allowed_internal_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts, addresses or networks (CIDR) that sources and remotes may reach although they "
+        "are loopback, link-local or cloud metadata addresses (refused otherwise; private ranges are "
+        "always allowed).",
+    )
 
     # Slack
     http_port: int = Field(
@@ -120,7 +152,21 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret"),
         description="Signing secret that verifies HTTP requests from Slack.",
     )
-    directory_file: Path | None = Field(None, description="YAML file mapping groups to member emails.")
+    directory_file: Path | None = Field(
+        None,
+        description="YAML file mapping groups to member emails (and source accounts to access); re-read "
+        "by every process when it changes.",
+    )
+    everyone_grants: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Access strings every full member of the workspace holds (e.g. group:staff): what a "
+        "public channel may answer from besides `public`. Empty = public only.",
+    )
+    trusted_bots: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Slack user ids of bots that may read what the channel's people may read; any other "
+        "bot member limits a channel to public content.",
+    )
 
     # the bot's conversations
     memory_ttl: int = Field(
@@ -180,14 +226,21 @@ class Settings(BaseSettings):
         description="Seconds a federated Lore (lore-remote source) may take before it is skipped.",
     )
 
-    @field_validator("admins", mode="before")
+    @field_validator(
+        "admins", "everyone_grants", "trusted_bots", "files_roots", "allowed_internal_hosts", mode="before"
+    )
     @classmethod
-    def _split_admins(cls, value: Any) -> Any:
+    def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             if value.strip().startswith("["):
                 return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("everyone_grants")
+    @classmethod
+    def _grants(cls, value: list[str]) -> list[str]:
+        return sorted({parse_access(v) for v in value})
 
     @field_validator("suggested_prompts", mode="before")
     @classmethod
@@ -211,7 +264,7 @@ class Settings(BaseSettings):
             if name in SECRET_FIELDS:
                 shown = "(unset)" if value is None else mask(value.get_secret_value())
             else:
-                shown = "(unset)" if value is None or value == [] else str(value)
+                shown = "(unset)" if value is None or value == [] else mask_urls(str(value))
             rows.append((env_name(name), shown, field.description or ""))
         return rows
 
@@ -228,6 +281,17 @@ def mask(secret: str) -> str:
     return (secret[:4] + "…" + "*" * 6) if len(secret) > 8 else "*" * 6
 
 
+def mask_urls(text: str) -> str:
+    """`text` with the passwords of the URLs in it masked (`redis://:***@host`, `https://user:***@host`,
+    `?api_key=***`), for anything printed or logged."""
+
+    def userinfo(match: re.Match[str]) -> str:
+        user, colon, _ = match.group(2).partition(":")
+        return f"{match.group(1)}{user}:***@" if colon else f"{match.group(1)}***@"
+
+    return _URL_SECRET_PARAM.sub(r"\1***", _URL_USERINFO.sub(userinfo, text))
+
+
 def unknown_names(environ: dict[str, str], dotenv: Path | None = Path(".env")) -> list[tuple[str, str]]:
     """`LORE_` names in the environment or `.env` that are no setting (typos), with their likely meaning."""
     import difflib
@@ -239,7 +303,8 @@ def unknown_names(environ: dict[str, str], dotenv: Path | None = Path(".env")) -
     if dotenv is not None and dotenv.exists():
         names |= set(dotenv_values(dotenv))
     found = []
-    for name in sorted(n for n in names if n.upper().startswith("LORE_") and n.upper() not in known):
+    candidates = (n for n in names if n.upper().startswith("LORE_") and not n.startswith(SECRET_PREFIX))
+    for name in sorted(n for n in candidates if n.upper() not in known):
         close = difflib.get_close_matches(name.upper(), known, n=1)
         found.append((name, close[0] if close else ""))
     return found

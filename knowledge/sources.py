@@ -2,8 +2,8 @@
 
 One interface, two homes: Redis in production (one hash, shared by every bot and worker replica) and a JSON
 file under `LORE_DATA_DIR` in embedded mode (replaced atomically). A source names its credentials (an
-environment variable or a secret file); the secret itself is read only when a connector needs it, so it is
-never typed into Slack, stored in Redis or written to the registry file.
+environment variable `LORE_SECRET_…` or a file inside LORE_SECRETS_DIR); the secret itself is read only when
+a connector needs it, so it is never typed into Slack, stored in Redis or written to the registry file.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from knowledge import keys
 from knowledge.access import parse_acl
 from knowledge.kv.base import KeyValue
 from knowledge.kv.redis import RedisStore
-from knowledge.settings import Settings
+from knowledge.settings import SECRET_PREFIX, Settings
 from knowledge.source_kinds import (
     FILES_KIND,
     KIND_RULES,
@@ -46,8 +46,12 @@ class CredentialsError(RuntimeError):
 class Credentials(BaseModel):
     """Where a source's secret is kept: an environment variable or a secret file. Never the secret itself."""
 
-    env: str | None = Field(None, description="Name of an environment variable, e.g. CONFLUENCE_TOKEN.")
-    file: str | None = Field(None, description="Absolute path of a secret file, e.g. /run/secrets/wiki.")
+    env: str | None = Field(
+        None, description=f"Name of an environment variable, e.g. {SECRET_PREFIX}CONFLUENCE_TOKEN."
+    )
+    file: str | None = Field(
+        None, description="Absolute path of a secret file inside LORE_SECRETS_DIR, e.g. /run/secrets/wiki."
+    )
 
     @field_validator("env")
     @classmethod
@@ -55,7 +59,7 @@ class Credentials(BaseModel):
         if value is not None and not ENV_NAME.match(value):
             raise ValueError(
                 "credentials env must be the NAME of an environment variable (upper-case letters, digits "
-                "and '_', e.g. CONFLUENCE_TOKEN), never the secret itself"
+                f"and '_', e.g. {SECRET_PREFIX}CONFLUENCE_TOKEN), never the secret itself"
             )
         return value
 
@@ -74,8 +78,35 @@ class Credentials(BaseModel):
             raise ValueError("credentials need exactly one of env (a variable name) or file (a secret file)")
         return self
 
-    def resolve(self) -> str:
-        """The secret, read now; raises `CredentialsError` naming what to set when it is missing."""
+    def refusal(self, secrets_dir: Path | None) -> str | None:
+        """Why Lore may not read this secret (a variable or file outside what the operator set aside for
+        sources), or None. Checked when a source is added and again whenever the secret is read."""
+        if self.env is not None:
+            if self.env.startswith(SECRET_PREFIX) and len(self.env) > len(SECRET_PREFIX):
+                return None
+            return (
+                f"credentials env {self.env} is not a source secret: sources may name only environment "
+                f"variables called {SECRET_PREFIX}… (never Lore's own keys); ask whoever runs Lore to set "
+                f"{SECRET_PREFIX}{self.env.removeprefix(SECRET_PREFIX) or 'NAME'} and name that"
+            )
+        if secrets_dir is None:
+            return (
+                "secret files are off: whoever runs Lore sets LORE_SECRETS_DIR to the folder of source "
+                f"secrets; or name an environment variable {SECRET_PREFIX}…"
+            )
+        folder = secrets_dir.resolve()
+        if not Path(str(self.file)).resolve().is_relative_to(folder):
+            return (
+                f"secret file {self.file} is outside LORE_SECRETS_DIR ({folder}): put it in that folder "
+                "(links out of it are not followed)"
+            )
+        return None
+
+    def resolve(self, secrets_dir: Path | None) -> str:
+        """The secret, read now; raises `CredentialsError` naming what to set when it is missing or when
+        it is not one Lore may read (see `refusal`). `secrets_dir` is LORE_SECRETS_DIR."""
+        if why := self.refusal(secrets_dir):
+            raise CredentialsError(why)
         if self.env is not None:
             value = os.environ.get(self.env, "")
             if not value:
@@ -83,15 +114,16 @@ class Credentials(BaseModel):
                     f"environment variable {self.env} is not set: set it where Lore's sync worker runs"
                 )
             return value
-        path = Path(str(self.file))
+        path = Path(str(self.file)).resolve()  # read where the check looked, not through a swapped link
         try:
             value = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise CredentialsError(
-                f"cannot read secret file {path} ({exc.strerror}): create it, readable by Lore's sync worker"
+                f"cannot read secret file {self.file} ({exc.strerror}): create it, readable by Lore's "
+                "sync worker"
             ) from exc
         if not value:
-            raise CredentialsError(f"secret file {path} is empty: put the secret in it")
+            raise CredentialsError(f"secret file {self.file} is empty: put the secret in it")
         return value
 
 
@@ -116,6 +148,11 @@ class Source(BaseModel):
     )
     options: dict[str, str] = Field(
         default_factory=dict, description="Settings of the kind, e.g. user, namespaces, spaces, max_pages."
+    )
+    ceiling: list[str] | None = Field(
+        None,
+        description="Access strings no document of the source is readable beyond (intersected with each "
+        "document's acl): share-level permissions, a site behind a login. None = no ceiling.",
     )
     every: int = Field(3600, ge=0, description="Seconds between scheduled syncs; 0 = only when asked.")
     credentials: Credentials | None = Field(None, description="Where the source's secret is kept.")
@@ -149,6 +186,11 @@ class Source(BaseModel):
     @classmethod
     def _access(cls, value: list[str]) -> list[str]:
         return parse_acl(value) if value else []
+
+    @field_validator("ceiling")
+    @classmethod
+    def _ceiling(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else parse_acl(value)
 
     @field_validator("overrides")
     @classmethod

@@ -35,6 +35,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ACCESS",
         help="who may read it: public, group:NAME or user:EMAIL (repeat for several)",
     )
+    ingest.add_argument(
+        "--ceiling",
+        action="append",
+        metavar="ACCESS",
+        help="no document may be readable beyond this: public, group:NAME or user:EMAIL (repeat for several)",
+    )
+    ingest.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace a source registered under this name with other settings (kind, folders, access)",
+    )
+    ingest.add_argument(
+        "--allow-deletes",
+        action="store_true",
+        help="delete what is gone even when that is most of the source (after checking it is not unmounted)",
+    )
     ingest.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     for name, text in (("search", "the best matching snippets"), ("ask", "a cited answer")):
@@ -62,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     sources.add_argument("action", choices=["list", "add", "remove", "sync"])
     sources.add_argument(
         "words", nargs="*", metavar="ARG", help="add: files ID FOLDERS access=... [every=1h]; remove/sync: ID"
+    )
+    sources.add_argument(
+        "--allow-deletes",
+        action="store_true",
+        help="sync: delete what is gone even when that is most of the source (after checking it is not "
+        "unmounted)",
     )
 
     api = sub.add_parser("api", help="serve the Knowledge API (/v1/search, /v1/answer, /openapi.json)")

@@ -28,7 +28,11 @@ def engine_over(
     """A sync engine that writes into `index` with `embedder`, chunked and encoded as the settings say."""
     s = settings
     limits = SyncLimits(
-        max_bytes=int(s.max_file_mb * 1_000_000), chunk_size=s.chunk_size, chunk_overlap=s.chunk_overlap
+        max_bytes=int(s.max_file_mb * 1_000_000),
+        chunk_size=s.chunk_size,
+        chunk_overlap=s.chunk_overlap,
+        delete_guard_ratio=s.delete_guard_ratio,
+        delete_guard_min=s.delete_guard_min,
     )
     sparse = SparseEncoder(Tokenizer(cjk=s.cjk_tokenizer))
     return SyncEngine(

@@ -22,6 +22,7 @@ from aiohttp import web
 from api.auth import Gate
 from api.server import Handler, KnowledgeApi
 from knowledge.apikeys import ApiKeys, FileRecords
+from knowledge.directory import DirectoryFile
 from knowledge.kv.base import KeyValue
 from knowledge.kv.memory import MemoryStore
 from knowledge.service import Knowledge
@@ -77,9 +78,10 @@ class ApiHarness:
 
 @asynccontextmanager
 async def serving_api(
-    kb: Knowledge, settings: Settings, store: KeyValue | None = None
+    kb: Knowledge, settings: Settings, store: KeyValue | None = None, directory: DirectoryFile | None = None
 ) -> AsyncIterator[ApiHarness]:
-    """The API over `kb` on a free port until the block ends."""
+    """The API over `kb` on a free port until the block ends (keys holding `user:` also hold their groups in
+    `directory`)."""
     store = store or MemoryStore()
     keys = ApiKeys(FileRecords(settings.data_dir / "apikeys.json"))
     served: list[str] = []
@@ -89,7 +91,7 @@ async def serving_api(
         served.append(request.path)
         return await handler(request)
 
-    app = KnowledgeApi(kb, Gate(keys, store), settings).app()
+    app = KnowledgeApi(kb, Gate(keys, store, directory), settings).app()
     app.middlewares.insert(0, record)
     runner = web.AppRunner(app)
     await runner.setup()

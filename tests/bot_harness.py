@@ -78,7 +78,7 @@ def workspace(slack: SlackStandin) -> None:
     slack.add_user(slack.bot_user_id, None, name="lore", is_bot=True)
     slack.add_usergroup("S1", "finance", [ANA])
     slack.add_channel("CGENERAL", [ANA, BOB, CARL, slack.bot_user_id], name="general")
-    slack.add_channel("CFINANCE", [ANA, slack.bot_user_id], name="finance")
+    slack.add_channel("CFINANCE", [ANA, slack.bot_user_id], name="finance", is_private=True)
     for user in (ANA, BOB, CARL):
         slack.add_channel(f"D{user}", [user, slack.bot_user_id], is_im=True)
 

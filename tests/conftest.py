@@ -106,8 +106,14 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """Embedded-default settings with a fresh data dir."""
-    return Settings(data_dir=tmp_path / "data", _env_file=None)  # type: ignore[call-arg]
+    """Embedded-default settings with a fresh data dir. The test servers (wikis, sites, other Lores) listen
+    on 127.0.0.1, which sources may reach only when allowed; Slack admins may index folders in tmp_path."""
+    return Settings(  # type: ignore[call-arg]
+        data_dir=tmp_path / "data",
+        allowed_internal_hosts=["127.0.0.1"],
+        files_roots=[tmp_path],
+        _env_file=None,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -58,6 +58,7 @@ class Channel:
     is_im: bool = False
     is_private: bool = False
     name: str | None = None
+    is_mpim: bool = False
 
 
 @dataclass

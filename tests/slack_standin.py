@@ -15,7 +15,6 @@ response_url. `signed_request`, `event_body`, `command_body` and `action_body` b
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import socket
@@ -30,17 +29,14 @@ from aiohttp import web
 from tests.conftest import free_port
 from tests.slack_model import (
     Call,
-    Channel,
     Failure,
     Message,
     Result,
-    User,
-    Usergroup,
     chunk_text,
     error_result,
-    flag,
 )
 from tests.slack_requests import action_body, command_body, event_body, signed_request
+from tests.slack_workspace import WorkspaceMethods
 from tests.socket_standin import APP_ID, SocketModeStandin
 
 __all__ = [
@@ -62,18 +58,12 @@ def dead_api_url() -> str:
     return f"http://127.0.0.1:{free_port()}/api/"
 
 
-class SlackStandin(SocketModeStandin):
+class SlackStandin(WorkspaceMethods, SocketModeStandin):
     """The stand-in server: workspace model, recorded calls, posted and streamed messages."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.bot_user_id = "UBOT"
-        self.bot_id = "BBOT"
-        self.team_id = "T1"
+        super().__init__()  # the workspace, then Socket Mode
         self.calls: list[Call] = []
-        self.users: dict[str, User] = {}
-        self.channels: dict[str, Channel] = {}
-        self.usergroups: dict[str, Usergroup] = {}
         self._messages: list[Message] = []
         self._failures: dict[str, Failure] = {}
         self._clock = 1_700_000_000_000_000  # microseconds; every ts is 100 µs after the last
@@ -85,6 +75,7 @@ class SlackStandin(SocketModeStandin):
         self._methods: dict[str, Callable[[dict[str, Any]], Result]] = {
             "auth.test": self._auth_test,
             "users.info": self._users_info,
+            "users.list": self._users_list,
             "usergroups.list": self._usergroups_list,
             "conversations.members": self._conversations_members,
             "conversations.info": self._conversations_info,
@@ -144,40 +135,6 @@ class SlackStandin(SocketModeStandin):
 
     # ----- configuration and queries for tests
 
-    def add_user(
-        self,
-        user_id: str,
-        email: str | None = None,
-        *,
-        name: str | None = None,
-        team_id: str = "T1",
-        is_bot: bool = False,
-        is_restricted: bool = False,
-        deleted: bool = False,
-    ) -> User:
-        user = User(user_id, email, name, team_id, is_bot, is_restricted, deleted)
-        self.users[user_id] = user
-        return user
-
-    def add_channel(
-        self,
-        channel_id: str,
-        members: list[str],
-        *,
-        is_ext_shared: bool = False,
-        is_im: bool = False,
-        is_private: bool = False,
-        name: str | None = None,
-    ) -> Channel:
-        channel = Channel(channel_id, list(members), is_ext_shared, is_im, is_private, name)
-        self.channels[channel_id] = channel
-        return channel
-
-    def add_usergroup(self, usergroup_id: str, handle: str, users: list[str]) -> Usergroup:
-        group = Usergroup(usergroup_id, handle, list(users))
-        self.usergroups[usergroup_id] = group
-        return group
-
     def add_message(
         self, channel: str, text: str, *, user: str, ts: str | None = None, thread_ts: str | None = None
     ) -> Message:
@@ -197,6 +154,11 @@ class SlackStandin(SocketModeStandin):
         """The next `times` calls to `method` (None: all of them) answer `{"ok": false, "error": error}` with
         HTTP `status`; a 429 carries `Retry-After: retry_after`."""
         self._failures[method] = Failure(error, status, retry_after, times)
+
+    def forget(self) -> None:
+        """Forget every recorded call and message (the workspace stays)."""
+        self.calls.clear()
+        self._messages.clear()
 
     def calls_to(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
@@ -303,91 +265,6 @@ class SlackStandin(SocketModeStandin):
             "bot_id": self.bot_id,
             "is_enterprise_install": False,
         }
-
-    def _users_info(self, args: dict[str, Any]) -> Result:
-        user_id = str(args.get("user", ""))
-        user = self.users.get(user_id)
-        if user is None and user_id == self.bot_user_id:
-            user = User(user_id, name="lore", team_id=self.team_id, is_bot=True)
-        if user is None:
-            return error_result("user_not_found")
-        name = user.name or user.id.lower()
-        profile: Result = {"real_name": name, "display_name": name, "team": user.team_id}
-        if user.email is not None:
-            profile["email"] = user.email
-        if user.is_bot:
-            profile["bot_id"] = self.bot_id
-        return {
-            "ok": True,
-            "user": {
-                "id": user.id,
-                "team_id": user.team_id,
-                "name": name,
-                "real_name": name,
-                "deleted": user.deleted,
-                "is_bot": user.is_bot,
-                "is_app_user": False,
-                "is_admin": False,
-                "is_restricted": user.is_restricted,
-                "is_ultra_restricted": False,
-                "profile": profile,
-            },
-        }
-
-    def _usergroups_list(self, args: dict[str, Any]) -> Result:
-        groups = []
-        for g in self.usergroups.values():
-            group: Result = {"id": g.id, "team_id": self.team_id, "is_usergroup": True, "name": g.handle}
-            group |= {"handle": g.handle, "description": "", "date_delete": 0, "user_count": len(g.users)}
-            if flag(args.get("include_users")):
-                group["users"] = list(g.users)
-            groups.append(group)
-        return {"ok": True, "usergroups": groups}
-
-    def _conversations_members(self, args: dict[str, Any]) -> Result:
-        channel = self.channels.get(str(args.get("channel", "")))
-        if channel is None:
-            return error_result("channel_not_found")
-        limit = int(args.get("limit") or 100)
-        start = 0
-        if args.get("cursor"):  # like Slack's: base64 of "user:<first member of the page>"
-            first = base64.b64decode(str(args["cursor"])).decode().removeprefix("user:")
-            if first not in channel.members:
-                return error_result("invalid_cursor")
-            start = channel.members.index(first)
-        page = channel.members[start : start + limit]
-        rest = channel.members[start + limit :]
-        cursor = base64.b64encode(f"user:{rest[0]}".encode()).decode() if rest else ""
-        return {"ok": True, "members": page, "response_metadata": {"next_cursor": cursor}}
-
-    def _conversations_info(self, args: dict[str, Any]) -> Result:
-        c = self.channels.get(str(args.get("channel", "")))
-        if c is None:
-            return error_result("channel_not_found")
-        info: Result = {
-            "id": c.id,
-            "name": c.name or c.id.lower(),
-            "created": 1700000000,
-            "is_archived": False,
-        }
-        info |= {"is_channel": not c.is_im, "is_group": False, "is_im": c.is_im, "is_mpim": False}
-        info |= {"is_private": c.is_private or c.is_im, "is_ext_shared": c.is_ext_shared}
-        info |= {"is_shared": c.is_ext_shared, "is_member": self.bot_user_id in c.members}
-        info["num_members"] = len(c.members)
-        if c.is_im:
-            info["user"] = next((m for m in c.members if m != self.bot_user_id), self.bot_user_id)
-        return {"ok": True, "channel": info}
-
-    def _conversations_open(self, args: dict[str, Any]) -> Result:
-        users = args.get("users", "")
-        users = users if isinstance(users, list) else [u for u in str(users).split(",") if u]
-        if not users:
-            return error_result("users_list_not_supplied")
-        channel_id = "D" + users[0]
-        already = channel_id in self.channels
-        if not already:
-            self.add_channel(channel_id, [users[0], self.bot_user_id], is_im=True)
-        return {"ok": True, "no_op": already, "already_open": already, "channel": {"id": channel_id}}
 
     def _conversations_replies(self, args: dict[str, Any]) -> Result:
         channel, ts = str(args.get("channel", "")), str(args.get("ts", ""))

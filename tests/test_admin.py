@@ -22,6 +22,7 @@ from tests.bot_harness import ANA, BOB, Bot, bot_harness, bot_settings
 from tests.slack_standin import SlackStandin
 
 CARL_ADMIN = "UCARL"
+SLACK_ROOT = "/srv"  # LORE_FILES_ROOTS of these tests: Slack admins may add folders inside it
 WIKI = Source(id="wiki", location=["/srv/wiki"], access=["public"], every=3600, added_by="cli")
 
 
@@ -67,7 +68,7 @@ async def lore(
     worker = Worker()
     jobs = InlineJobs(worker.sync, worker.delete)
     registry, audit = StoreRegistry(store), StoreAudit(store)
-    tuned = bot_settings(settings, slack, admins=admins)
+    tuned = bot_settings(settings, slack, admins=admins, files_roots=[SLACK_ROOT])  # the folders added below
     async with bot_harness(
         loaded_kb, [store], tuned, slack, registry=registry, audit=audit, jobs=jobs
     ) as bot:
@@ -113,7 +114,8 @@ async def test_add_opens_the_modal_with_the_commands_trigger(lore: Admin) -> Non
     view = opened.args["view"]
     assert view["callback_id"] == "lore_add_source"
     inputs = [b["block_id"] for b in view["blocks"]]
-    assert inputs == ["kind", "source_id", "location", "access", "overrides", "every", "credentials"]
+    fields = ["source_id", "location", "access", "overrides", "every", "credentials", "ceiling"]
+    assert inputs == ["kind", *fields]
 
 
 async def test_choosing_a_kind_redraws_the_modal_with_its_fields(lore: Admin) -> None:
@@ -154,7 +156,7 @@ async def test_every_wrong_field_is_shown_in_the_modal(lore: Admin) -> None:
 
 async def test_a_good_submission_is_stored_audited_and_synced(lore: Admin) -> None:
     view = await opened_modal(lore)
-    typed = {"overrides": "finance: group:finance", "credentials": "WIKI_TOKEN"}
+    typed = {"overrides": "finance: group:finance", "credentials": "LORE_SECRET_WIKI_TOKEN"}
     status, body = await lore.bot.submit_view(CARL_ADMIN, view, GOOD | typed)
     assert status == 200 and body == {}
     [told] = await lore.bot.slack.wait_for("chat.postMessage")
@@ -163,7 +165,7 @@ async def test_a_good_submission_is_stored_audited_and_synced(lore: Admin) -> No
     assert record is not None
     assert record.source.location == ["/srv/wiki", "/srv/more"] and record.source.every == 1800
     assert record.source.overrides == {"finance": ["group:finance"]}
-    assert record.source.credentials is not None and record.source.credentials.env == "WIKI_TOKEN"
+    assert record.source.credentials is not None and record.source.credentials.env == "LORE_SECRET_WIKI_TOKEN"
     assert record.source.added_by == CARL_ADMIN
     [entry] = await lore.audit.latest()
     assert (entry.who, entry.action, entry.target) == (CARL_ADMIN, "add", "wiki")

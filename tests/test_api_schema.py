@@ -23,6 +23,7 @@ from knowledge.access import Principal
 from knowledge.apikeys import open_keys
 from knowledge.embedding.cache import CachedEmbedder
 from knowledge.federation import Federation
+from knowledge.hosts import HostGuard
 from knowledge.index.server import ServerIndex
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
@@ -121,8 +122,8 @@ def test_another_lore_federates_with_this_one(
     """A second Lore (in this process) asks the `lore api` process: what comes back is what the key it holds
     may read there."""
     url, home = served
-    monkeypatch.setenv("HQ_FINANCE", new_key(home / "data", "hq-finance", ["group:finance"]))
-    monkeypatch.setenv("HQ_PUBLIC", new_key(home / "data", "hq-public", []))
+    monkeypatch.setenv("LORE_SECRET_HQ_FINANCE", new_key(home / "data", "hq-finance", ["group:finance"]))
+    monkeypatch.setenv("LORE_SECRET_HQ_PUBLIC", new_key(home / "data", "hq-public", []))
 
     async def texts(key_env: str) -> list[str]:
         index = ServerIndex(AsyncQdrantClient(location=":memory:"), "lore", 384)
@@ -136,7 +137,7 @@ def test_another_lore_federates_with_this_one(
             credentials=Credentials(env=key_env),
         )
         await registry.put(remote)
-        federation = Federation(registry, 5.0)
+        federation = Federation(registry, 5.0, guard=HostGuard(["127.0.0.1"]))
         settings = Settings(data_dir=tmp_path / "local", _env_file=None)  # type: ignore[call-arg]
         kb = Knowledge(settings, index, embedder, federation)
         found = await kb.retrieve("What is the acquisition budget?", Principal.of(groups=["staff"]))
@@ -145,5 +146,5 @@ def test_another_lore_federates_with_this_one(
         assert found.skipped == [] and {h.chunk.source_id for h in found.hits} == {"hq"}
         return [h.chunk.text for h in found.hits]
 
-    assert any("42 million" in text for text in asyncio.run(texts("HQ_FINANCE")))
-    assert not any("42 million" in text for text in asyncio.run(texts("HQ_PUBLIC")))
+    assert any("42 million" in text for text in asyncio.run(texts("LORE_SECRET_HQ_FINANCE")))
+    assert not any("42 million" in text for text in asyncio.run(texts("LORE_SECRET_HQ_PUBLIC")))

@@ -5,7 +5,16 @@ from pathlib import Path
 
 import pytest
 
-from bench import bot_latency, connectors, federation, index_speed, ingest_speed, smb_latency, sync_speed
+from bench import (
+    audience,
+    bot_latency,
+    connectors,
+    federation,
+    index_speed,
+    ingest_speed,
+    smb_latency,
+    sync_speed,
+)
 from bench.common import normalise
 from bench.retrieval import CHAR_BUDGET, Question, score_question, span_in, within_budget
 from knowledge.models import Chunk, ScoredChunk
@@ -106,3 +115,10 @@ async def test_the_smb_latency_bench_lists_the_same_over_one_or_several_connecti
     [row] = await smb_latency.measure(1, 20, [1.0])
     assert row.files == 20 and row.same and min(row.one_s, row.many_s) > 0
     assert "| 1 ms each way | 20 |" in smb_latency.report([row])
+
+
+async def test_audience_bench_counts_the_calls_of_both_strategies() -> None:
+    r = await audience.measure(members=120, workspace_size=150, runs=1)
+    assert r.bulk.calls["users.list"] == 1 and r.bulk.calls["users.info"] == 1  # the asker, then everyone
+    assert r.one_by_one.calls["users.list"] == 0 and r.one_by_one.calls["users.info"] == 119  # + Lore
+    assert r.bulk.seconds and r.one_by_one.seconds and "users.list 1" in audience.report(r, "cmd")

@@ -78,7 +78,7 @@ async def test_an_outsiders_dm_does_not(bot: Bot) -> None:
     assert leaks(bot.slack) == []
 
 
-async def test_a_channel_of_finance_members_sees_it(bot: Bot) -> None:
+async def test_a_private_channel_of_finance_members_sees_it(bot: Bot) -> None:
     ts = await bot.mention(ANA, "CFINANCE", QUESTION)
     [reply] = await bot.answer_in("CFINANCE", ts)
     assert "4 percent" in reply.text
@@ -94,8 +94,15 @@ async def test_slack_connect_channels_get_public_content_only(bot: Bot) -> None:
 
 async def test_a_guest_in_the_channel_limits_it_to_public(bot: Bot) -> None:
     bot.slack.add_user("UGUEST", "guest@partner.example", is_restricted=True)
-    bot.slack.add_usergroup("S2", "finance-all", [ANA, "UGUEST"])
-    bot.slack.add_channel("CMIXED", [ANA, "UGUEST", bot.slack.bot_user_id])
+    bot.slack.usergroups["S1"].users.append("UGUEST")  # the very group that would leak
+    bot.slack.add_channel("CMIXED", [ANA, "UGUEST", bot.slack.bot_user_id], is_private=True)
     ts = await bot.mention(ANA, "CMIXED", QUESTION)
     await bot.answer_in("CMIXED", ts)
     assert leaks(bot.slack) == []
+
+
+async def test_a_public_channel_of_finance_members_never_sees_finance_content(bot: Bot) -> None:
+    bot.slack.add_channel("CFINPUB", [ANA, bot.slack.bot_user_id])
+    ts = await bot.mention(ANA, "CFINPUB", QUESTION)
+    [reply] = await bot.answer_in("CFINPUB", ts)
+    assert leaks(bot.slack) == [] and "4 percent" not in reply.text

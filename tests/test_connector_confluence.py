@@ -21,6 +21,7 @@ from ingestion.connectors.http import Http
 from ingestion.connectors.registry import connector_for
 from knowledge.access import Directory, Principal
 from knowledge.embedding.cache import CachedEmbedder
+from knowledge.hosts import HostGuard
 from knowledge.settings import Settings
 from knowledge.sources import Credentials, Source
 from tests.confluence_standin import ConfluenceStandin, standin_thread
@@ -28,7 +29,7 @@ from tests.conftest import free_port
 from tests.slack_standin import SlackStandin
 from tests.sources_harness import deployed, docs_found, said, work
 
-TOKEN_ENV = "CONFLUENCE_TOKEN"
+TOKEN_ENV = "LORE_SECRET_CONFLUENCE_TOKEN"
 BOB = "557058:f58131cb-b67d-43c7-b30d-6b58d40bd077"  # a Cloud account whose email is hidden
 ENG_VIEWERS = ["group:confluence-administrators", "group:confluence-users", "group:engineering"]
 PAGES = {"ENG/1001", "ENG/1002", "ENG/1003", "ENG/1004", "ENG/1005", "HR/2001", "HR/2002"}
@@ -240,9 +241,11 @@ async def test_a_refused_token_fails_the_listing_and_says_how_to_sign_in(
 
 
 async def test_a_site_that_is_down_fails_the_listing(settings: Settings, tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/wiki"
+    secret = {"Authorization": "Bearer x"}
     down = ConfluenceConnector(
-        f"http://127.0.0.1:{free_port()}/wiki",
-        http=Http(headers={"Authorization": "Bearer x"}, retries=0, what="Confluence"),
+        url,
+        http=Http(credentials=secret, home=url, guard=HostGuard(["127.0.0.1"]), retries=0, what="Confluence"),
         directory=Directory(),
         cache_file=tmp_path / CACHE_FILE,
         max_bytes=1_000_000,

@@ -20,6 +20,7 @@ from ingestion.connectors.registry import connector_for
 from ingestion.parse_pool import parse_and_chunk
 from knowledge.access import Principal
 from knowledge.embedding.cache import CachedEmbedder
+from knowledge.hosts import HostGuard
 from knowledge.settings import Settings
 from knowledge.sources import Credentials, Source
 from tests.conftest import free_port
@@ -34,7 +35,7 @@ PAGES = {
     "User:Admin": "Personal notes about quarterly planning.\n",  # namespace 2: not chosen
     "Time off": "#REDIRECT [[Holidays]]\n",  # a redirect is not a document
 }
-PASSWORD_ENV = "LORE_TEST_WIKI_PASSWORD"
+PASSWORD_ENV = "LORE_SECRET_TEST_WIKI_PASSWORD"
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +193,9 @@ async def test_a_failed_listing_leaves_the_cache_as_it_was(wiki: Wiki, settings:
     path = cache_dir(wiki_source(wiki.api), settings) / CACHE_FILE
     cached = path.read_bytes()
     down = f"http://127.0.0.1:{free_port()}/api.php"
-    dead = MediaWikiConnector(down, access=["public"], cache=path, max_bytes=1_000_000, retries=0)
+    dead = MediaWikiConnector(
+        down, access=["public"], cache=path, max_bytes=1_000_000, retries=0, guard=HostGuard(["127.0.0.1"])
+    )
     with pytest.raises(ListingError, match="cannot reach the wiki") as failed:
         await listing(dead)
     assert failed.value.retryable and path.read_bytes() == cached

@@ -37,7 +37,7 @@ from tests.samba_server import Samba, running_samba
 from tests.slack_standin import SlackStandin
 from tests.sources_harness import deployed, docs_found, said, work
 
-ENV = "LORE_TEST_SMB_PASSWORD"
+ENV = "LORE_SECRET_TEST_SMB_PASSWORD"
 FINANCE_GID = 2001  # no /etc/group entry needed: Samba shows it as S-1-22-2-2001
 ACCOUNTS = {"S-1-1-0": ["public"], f"S-1-22-2-{FINANCE_GID}": ["group:finance"]}
 EVERYONE, FINANCE, OTHER = "S-1-1-0", f"S-1-22-2-{FINANCE_GID}", "S-1-5-21-1-2-3-1104"

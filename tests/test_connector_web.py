@@ -19,6 +19,7 @@ from ingestion.connectors.web_fetch import MAX_CRAWL_DELAY, Pacer
 from ingestion.connectors.web_pages import extract
 from knowledge.access import Principal
 from knowledge.embedding.cache import CachedEmbedder
+from knowledge.hosts import HostGuard
 from knowledge.settings import Settings
 from tests.conftest import free_port
 from tests.nginx_server import Site, copy_docs, nginx_site
@@ -32,6 +33,7 @@ CRAWLED = [  # /crawl/: the start page, then its links sorted; extensions.html i
     "templates.html", "tricks.html",
 ]  # fmt: skip
 NOW = datetime.now(UTC)
+LOOPBACK = HostGuard(["127.0.0.1"])  # the test site listens there
 NAVIGATION = ("Quick search", "Navigation", "Copyright 2025 Pallets", "Created using", "Permalink", "¶")
 ROBOTS = """User-agent: *
 Disallow: /
@@ -103,6 +105,7 @@ def web(site: Site, path: str, tmp_path: Path, max_pages: int = 500, sitemap: st
         max_pages=max_pages,
         sitemap=sitemap,
         retries=0,
+        guard=LOOPBACK,
     )
 
 
@@ -112,7 +115,11 @@ async def listed(connector: WebConnector) -> list[DocumentRef]:
 
 async def test_a_crawl_stays_in_the_start_folder_and_honours_robots_txt(site: Site, tmp_path: Path) -> None:
     connector = WebConnector(
-        [site.url("crawl/")], ["public"], {"api.html": ["group:staff"]}, cache=tmp_path / "cache"
+        [site.url("crawl/")],
+        ["public"],
+        {"api.html": ["group:staff"]},
+        cache=tmp_path / "cache",
+        guard=LOOPBACK,
     )
     refs = await listed(connector)
     assert [r.doc_id for r in refs] == CRAWLED and connector.notes == []
@@ -239,7 +246,9 @@ async def test_the_sitemap_option_and_a_folders_sitemap(
 async def test_several_start_urls_each_use_their_sitemap_or_a_crawl(site: Site, tmp_path: Path) -> None:
     overrides = {"faq.html": ["group:staff"]}  # relative to each start URL's folder
     starts = [site.url("mapped/"), site.url("crawl/")]
-    connector = WebConnector(starts, ["public"], overrides, cache=tmp_path / "cache", max_pages=4, retries=0)
+    connector = WebConnector(
+        starts, ["public"], overrides, cache=tmp_path / "cache", max_pages=4, retries=0, guard=LOOPBACK
+    )
     refs = await listed(connector)
     ids = ["mapped/intro.html", "mapped/faq.html", "crawl/index", "crawl/api.html"]
     assert [r.doc_id for r in refs] == [f"127.0.0.1:{site.port}/{i}" for i in ids]
@@ -322,7 +331,12 @@ async def test_a_listing_that_cannot_be_complete_fails_and_says_why(
         "broken": f"http://127.0.0.1:{site.broken_port}/docs/",
     }.get(where, site.url(where))
     connector = WebConnector(
-        [url], ["public"], cache=tmp_path / "cache", sitemap=sitemap and site.url(sitemap), retries=0
+        [url],
+        ["public"],
+        cache=tmp_path / "cache",
+        sitemap=sitemap and site.url(sitemap),
+        retries=0,
+        guard=LOOPBACK,
     )
     with pytest.raises(ListingError, match=message) as caught:
         await listed(connector)

@@ -23,6 +23,7 @@ from knowledge.access import Principal
 from knowledge.embedding.cache import CachedEmbedder, EmbeddingCache
 from knowledge.embedding.local import LocalEmbedder
 from knowledge.federation import Federation
+from knowledge.hosts import HostGuard
 from knowledge.index.server import ServerIndex
 from knowledge.jobs import JobRequest
 from knowledge.service import Knowledge
@@ -38,6 +39,7 @@ HR_PAGES = {
 }
 CASES_PAGES = {"case-17.md": "# Case 17\n\nThe Quiblix grievance is handled by the works council.\n"}
 STAFF = Principal.of(groups=["staff"])
+LOOPBACK = HostGuard(["127.0.0.1"])  # both Lores listen there
 LEAVE = "How many weeks of parental leave do parents get?"
 
 
@@ -74,7 +76,7 @@ async def federated(
     budget: float = 2.0,
 ) -> Knowledge:
     """The local Lore with a lore-remote source `hr-lore` at `url`, readable here by group:staff."""
-    monkeypatch.setenv("HR_LORE_KEY", key)
+    monkeypatch.setenv("LORE_SECRET_HR_LORE_KEY", key)
     registry = FileRegistry(tmp_path / "local-sources.json")
     await registry.put(
         Source(
@@ -82,10 +84,10 @@ async def federated(
             kind="lore-remote",
             location=[url],
             access=["group:staff"],
-            credentials=Credentials(env="HR_LORE_KEY"),
+            credentials=Credentials(env="LORE_SECRET_HR_LORE_KEY"),
         )
     )
-    federation = Federation(registry, budget)
+    federation = Federation(registry, budget, guard=LOOPBACK)
     return Knowledge(local.settings, local.index, local.embedder, federation)
 
 
@@ -119,7 +121,10 @@ async def test_the_remote_key_limits_what_comes_back(
     admin_here = Principal.of(groups=["staff", "hr", "finance"])
     found = await kb.retrieve("Quiblix grievance works council", admin_here)
     await release(kb)
-    assert found.hits and "Quiblix" not in json.dumps([h.chunk.model_dump(mode="json") for h in found.hits])
+    # the remote answered, with what its key may read only
+    assert remote.served == ["/v1/search"] and found.skipped == []
+    assert ("hr-lore", "hr-handbook/leave.md") in {(h.chunk.source_id, h.chunk.doc_id) for h in found.hits}
+    assert "Quiblix" not in json.dumps([h.chunk.model_dump(mode="json") for h in found.hits])
 
 
 async def test_who_may_not_use_the_remote_never_reaches_it(
@@ -150,7 +155,9 @@ async def test_a_slow_remote_costs_its_budget_once_then_rests(
         kb = await federated(loaded_kb, tmp_path, silent, monkeypatch, "lore_x", budget=0.5)
         assert kb.federation is not None
         now = [1000.0]
-        kb.federation = Federation(kb.federation.registry, 0.5, cooldown=30.0, clock=lambda: now[0])
+        kb.federation = Federation(
+            kb.federation.registry, 0.5, cooldown=30.0, clock=lambda: now[0], guard=LOOPBACK
+        )
         await loaded_kb.retrieve("warm up", STAFF)  # the model and jieba load once, outside the timing
         timings = []
         for advance in (0.0, 10.0, 25.0):  # asked, resting, asked again after the rest
@@ -249,7 +256,7 @@ async def test_the_worker_checks_a_remote_instead_of_syncing_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     key = await remote.key("hq", ["group:employees"])
-    monkeypatch.setenv("HR_LORE_KEY", key)
+    monkeypatch.setenv("LORE_SECRET_HR_LORE_KEY", key)
     registry = FileRegistry(tmp_path / "local-sources.json")
     told: list[str] = []
 
@@ -263,7 +270,7 @@ async def test_the_worker_checks_a_remote_instead_of_syncing_it(
             kind="lore-remote",
             location=[url],
             access=["group:staff"],
-            credentials=Credentials(env="HR_LORE_KEY"),
+            credentials=Credentials(env="LORE_SECRET_HR_LORE_KEY"),
         )
         await registry.put(source)
         await run_sync(context, JobRequest(source_id="hr-lore", requested_by="UADMIN"))

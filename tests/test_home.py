@@ -45,7 +45,7 @@ async def bot(
     await registry.record("payroll", FAILED)
     await registry.record("handbook", SourceStatus(last_sync=time.time() - 120, ok=True, added=3, chunks=9))
     jobs = InlineJobs(nothing, nothing)
-    tuned = bot_settings(settings, slack, admins=[CARL_ADMIN])
+    tuned = bot_settings(settings, slack, admins=[CARL_ADMIN], files_roots=["/srv"])  # where /srv/wiki is
     async with bot_harness(
         loaded_kb, [store], tuned, slack, registry=registry, audit=StoreAudit(store), jobs=jobs
     ) as harness:

@@ -89,7 +89,7 @@ async def test_lore_bot_answers_syncs_and_stops_cleanly(tmp_path: Path, slack: S
     assert "stopping" in err.decode()
     [record] = await FileRegistry(tmp_path / "data" / "sources.json").all()  # `lore ingest` registered it
     assert record.source.id == "wiki" and record.source.access == ["public"]
-    assert record.status.ok is True and "0 added" in record.status.summary  # the bot's scheduler synced it
+    assert record.status.ok is True and "1 added" in record.status.summary  # `lore ingest` recorded its sync
 
 
 def _clean_env() -> dict[str, str]:

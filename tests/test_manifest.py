@@ -49,6 +49,7 @@ BOT_SCOPES = {
 METHOD_SCOPES: dict[str, set[str]] = {
     "auth_test": set(),
     "users_info": {"users:read", "users:read.email"},  # .email: the profile's email is the asker's identity
+    "users_list": {"users:read", "users:read.email"},  # the people of a large private channel, at once
     "usergroups_list": {"usergroups:read"},
     "conversations_info": {"channels:read", "groups:read", "mpim:read"},
     "conversations_members": {"channels:read", "groups:read", "mpim:read"},
@@ -142,7 +143,7 @@ def called_methods() -> set[str]:
     """Web API methods the bot calls: `client.<method>(` and `api_call("a.b")` in bot/*.py, and the calls
     bolt makes for the listener arguments bot/app.py uses."""
     source = bot_source()
-    found = set(re.findall(r"\bclient\.([a-z]\w*)\(", source))
+    found = set(re.findall(r"\bclient\.([a-z]\w*)\s*[(,]", source))  # a call, or partial(client.x, …)
     found |= {name.replace(".", "_") for name in re.findall(r"""api_call\(\s*["']([\w.]+)["']""", source)}
     app = app_source()
     for name, methods in BOLT_CALLS.items():

@@ -122,12 +122,12 @@ def keys(home: Path) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def stdio_session(home: Path, key: str) -> AsyncIterator[ClientSession]:
-    """An initialized client session with `lore mcp` on stdio, started with LORE_MCP_KEY=`key`."""
+async def stdio_session(home: Path, key: str, **env: str) -> AsyncIterator[ClientSession]:
+    """An initialized client session with `lore mcp` on stdio, started with LORE_MCP_KEY=`key` (and `env`)."""
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "lore.cli", "mcp"],
-        env=lore_env(home / "data", LORE_MCP_KEY=key),
+        env=lore_env(home / "data", LORE_MCP_KEY=key, **env),
         cwd=home,
     )
     with (home / "stdio.log").open("a") as errlog:

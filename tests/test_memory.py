@@ -2,6 +2,7 @@ import pytest
 
 from bot.memory import MAX_TURNS, ConversationMemory, ThreadRef, Turn
 from knowledge import keys
+from knowledge.access import Principal
 from knowledge.kv.base import KeyValue
 from knowledge.kv.redis import RedisStore
 from knowledge.tokens import count_tokens
@@ -13,10 +14,16 @@ OTHER = ThreadRef(team="T1", channel="C1", thread_ts="1700000000.000200")
 TTL = 3600
 
 
-def turn(n: int, answer_words: int = 5) -> Turn:
-    """Turn n: a 6-token question and an answer of `answer_words` tokens."""
+FINANCE = Principal.of(groups=["finance"])
+
+
+def turn(n: int, answer_words: int = 5, grants: list[str] | None = None) -> Turn:
+    """Turn n: a 6-token question and an answer of `answer_words` tokens, answered for the public."""
     return Turn(
-        question=f"q{n}", standalone=f"What is question {n}?", answer=" ".join(["apple"] * answer_words)
+        question=f"q{n}",
+        standalone=f"What is question {n}?",
+        answer=" ".join(["apple"] * answer_words),
+        grants=["public"] if grants is None else grants,
     )
 
 
@@ -43,9 +50,22 @@ async def test_knows_a_thread_once_answered(memory: ConversationMemory) -> None:
 async def test_history_is_standalone_and_answer_oldest_first(memory: ConversationMemory) -> None:
     for n in (1, 2, 3):
         await memory.add(THREAD, turn(n))
-    assert await memory.history(THREAD) == [
+    assert await memory.history(THREAD, Principal.anonymous()) == [
         (f"What is question {n}?", "apple apple apple apple apple") for n in (1, 2, 3)
     ]
+
+
+async def test_history_leaves_out_turns_answered_for_readers_who_held_more(
+    memory: ConversationMemory,
+) -> None:
+    await memory.add(THREAD, turn(1))
+    await memory.add(THREAD, turn(2, grants=FINANCE.sorted()))
+    await memory.add(THREAD, Turn(question="q3", standalone="old", answer="kept before grants were"))
+    assert [q for q, _ in await memory.history(THREAD, FINANCE)] == [
+        "What is question 1?",
+        "What is question 2?",
+    ]
+    assert [q for q, _ in await memory.history(THREAD, Principal.anonymous())] == ["What is question 1?"]
 
 
 async def test_add_stamps_the_time(memory: ConversationMemory) -> None:

@@ -378,14 +378,25 @@ def test_notice_blocks() -> None:
 
 
 @pytest.mark.parametrize(
-    ("count", "sentence"),
+    ("count", "why", "sentence"),
     [
-        (1, "1 more source that only you can read (not everyone in this channel) may answer this better."),
-        (3, "3 more sources that only you can read (not everyone in this channel) may answer this better."),
+        (1, "", "1 more source that only you can read may answer this better."),
+        (
+            3,
+            "everyone in the workspace can read this public channel",
+            "3 more sources that only you can read may answer this better. I left them out because "
+            "everyone in the workspace can read this public channel.",
+        ),
+        (
+            2,
+            "<!channel> & co",
+            "2 more sources that only you can read may answer this better. I left them "
+            "out because &lt;!channel&gt; &amp; co.",
+        ),
     ],
 )
-def test_private_offer(count: int, sentence: str) -> None:
-    section, actions = private_offer_blocks(count, "offer-9")
+def test_private_offer(count: int, why: str, sentence: str) -> None:
+    section, actions = private_offer_blocks(count, "offer-9", why)
     assert section["text"]["text"] == sentence
     [button] = actions["elements"]
     assert (button["action_id"], button["value"], button["text"]["text"]) == (

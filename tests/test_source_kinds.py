@@ -105,7 +105,7 @@ def test_each_kind_says_which_field_is_wrong(text: str, field: str, message: str
     [
         ("smb share smb://f/s user=svc credentials=PW access=public", "unknown option 'access'"),
         ("web docs https://docs.corp/ access=public credentials=TOKEN", "unknown option 'credentials'"),
-        ("web docs https://docs.corp/ access=public spaces=ENG", "use access=, every=, max_pages="),
+        ("web docs https://docs.corp/ access=public spaces=ENG", "use access=, every=, ceiling=, max_pages="),
     ],
 )
 def test_options_of_other_kinds_are_refused(text: str, message: str) -> None:
@@ -172,9 +172,9 @@ def test_a_connector_that_cannot_be_built_fails_like_a_listing(settings: Setting
         location=["smb://127.0.0.1/share"],
         access=[],
         options={"user": "svc"},
-        credentials={"env": "LORE_TEST_UNSET_PASSWORD"},  # type: ignore[arg-type]
+        credentials={"env": "LORE_SECRET_TEST_UNSET_PASSWORD"},  # type: ignore[arg-type]
     )
-    with pytest.raises(ListingError, match="LORE_TEST_UNSET_PASSWORD is not set") as caught:
+    with pytest.raises(ListingError, match="LORE_SECRET_TEST_UNSET_PASSWORD is not set") as caught:
         connector_for(share, settings)
     assert caught.value.retryable is False
     odd = Source(id="odd", kind="sharepoint", location=["https://sp"], access=["public"])
@@ -194,7 +194,7 @@ async def test_a_listing_that_cannot_succeed_is_recorded_once_without_retrying(
             location=["smb://127.0.0.1/share"],
             access=[],
             options={"user": "svc"},
-            credentials={"env": "LORE_TEST_UNSET_PASSWORD"},  # type: ignore[arg-type]
+            credentials={"env": "LORE_SECRET_TEST_UNSET_PASSWORD"},  # type: ignore[arg-type]
         )
     )
     context = WorkerContext(settings=settings, engine=engine, registry=registry, notify=_quiet)  # type: ignore[arg-type]
@@ -203,7 +203,7 @@ async def test_a_listing_that_cannot_succeed_is_recorded_once_without_retrying(
     await store.close()
     assert delay is None  # not retried: waiting cannot set a variable
     assert record is not None and record.status.ok is False
-    assert "LORE_TEST_UNSET_PASSWORD is not set" in record.status.summary
+    assert "LORE_SECRET_TEST_UNSET_PASSWORD is not set" in record.status.summary
 
 
 async def _quiet(user_id: str | None, text: str) -> None:

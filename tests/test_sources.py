@@ -94,14 +94,14 @@ async def test_remove_forgets_and_unknown_ids_are_no_ops(registry: Registry) -> 
 
 
 async def test_no_secret_is_ever_stored(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CONFLUENCE_TOKEN", SECRET)
-    await registry.put(wiki(credentials={"env": "CONFLUENCE_TOKEN"}))
+    monkeypatch.setenv("LORE_SECRET_CONFLUENCE", SECRET)
+    await registry.put(wiki(credentials={"env": "LORE_SECRET_CONFLUENCE"}))
     await registry.record("wiki", SourceStatus(ok=True))
     found = await registry.get("wiki")
     assert found is not None and found.source.credentials is not None
-    assert found.source.credentials.resolve() == SECRET
+    assert found.source.credentials.resolve(None) == SECRET
     text = await stored_text(registry)
-    assert "CONFLUENCE_TOKEN" in text and SECRET not in text
+    assert "LORE_SECRET_CONFLUENCE" in text and SECRET not in text
 
 
 async def test_replicas_on_one_redis_see_the_same_sources(redis_url: str) -> None:
@@ -194,19 +194,19 @@ def test_credentials_are_a_reference(given: dict[str, str], message: str) -> Non
 
 
 def test_credentials_resolve_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WIKI_TOKEN", SECRET)
-    assert Credentials(env="WIKI_TOKEN").resolve() == SECRET
-    monkeypatch.delenv("WIKI_TOKEN")
-    with pytest.raises(CredentialsError, match="WIKI_TOKEN is not set"):
-        Credentials(env="WIKI_TOKEN").resolve()
+    monkeypatch.setenv("LORE_SECRET_WIKI", SECRET)
+    assert Credentials(env="LORE_SECRET_WIKI").resolve(None) == SECRET
+    monkeypatch.delenv("LORE_SECRET_WIKI")
+    with pytest.raises(CredentialsError, match="LORE_SECRET_WIKI is not set"):
+        Credentials(env="LORE_SECRET_WIKI").resolve(None)
 
 
 def test_credentials_resolve_from_a_secret_file(tmp_path: Path) -> None:
     secret = tmp_path / "token"
     secret.write_text(SECRET + "\n")
-    assert Credentials(file=str(secret)).resolve() == SECRET
+    assert Credentials(file=str(secret)).resolve(tmp_path) == SECRET
     with pytest.raises(CredentialsError, match=re.escape(f"cannot read secret file {tmp_path / 'missing'}")):
-        Credentials(file=str(tmp_path / "missing")).resolve()
+        Credentials(file=str(tmp_path / "missing")).resolve(tmp_path)
     secret.write_text("\n")
     with pytest.raises(CredentialsError, match="is empty"):
-        Credentials(file=str(secret)).resolve()
+        Credentials(file=str(secret)).resolve(tmp_path)

@@ -127,7 +127,9 @@ async def test_a_second_request_is_a_no_op_until_the_job_ends(
     assert await jobs.request_sync(WIKI)  # no result kept: the id is free again
     assert (await jobs.status()).model_dump() == {
         "queued": 1,
+        "queued_sources": ["wiki"],
         "running": [],
+        "removing": [],
         "workers": 0,
         "detail": ("no worker is running: start `lore worker` (jobs wait in the queue until one does)"),
     }

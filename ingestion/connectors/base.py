@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -22,6 +22,18 @@ class DocumentRef(BaseModel):
     title: str = ""
     url: str = ""
     size: int | None = Field(None, description="Bytes, when the source knows it before fetching.")
+    problem: str = Field(
+        "",
+        description="Why this listed entry cannot be indexed now (a dangling link, a FIFO, an unreadable "
+        "file or folder, access that cannot be read); empty for a normal document. See `Connector`.",
+    )
+
+    @classmethod
+    def failed(cls, doc_id: str, problem: str, *, acl: list[str] | None = None, url: str = "") -> DocumentRef:
+        """A listed entry that cannot be indexed, and why; `acl` None = its access is unknown: nobody."""
+        return cls(
+            doc_id=doc_id, version="", acl=acl or [], updated_at=datetime.now(UTC), url=url, problem=problem
+        )
 
 
 class ListingError(RuntimeError):
@@ -43,6 +55,12 @@ class Connector(Protocol):
 
     A connector may also have `notes: list[str]`, set by its last listing: what an admin should know
     (a page budget reached, attachments skipped). The sync engine adds them to the source's status.
+
+    One bad entry never fails a listing: the connector lists it with `problem` set (`DocumentRef.failed`),
+    and with acl [] when its access could not be read. The engine records it as a failed document and
+    does not fetch it; text indexed from an earlier version stays, readable only by those who may read
+    under both the old and the current acl, until the entry is readable again or leaves the listing (as
+    with a fetch that fails). Only what makes the listing itself incomplete raises `ListingError`.
     """
 
     kind: str

@@ -12,7 +12,8 @@ lighter listing (ancestors and read restrictions; no versions, bodies or attachm
 and to recompute every page's access: changing a restriction does not change a page's last-modified time,
 so restrictions are read at every sync. A page that appears without CQL reporting it (moved in from another
 space) makes its space listed in full; an attachment deleted while its page did not change goes at the next
-full listing.
+full listing. A page whose read restrictions (or an ancestor's) Lore cannot see is listed as a failed entry
+that nobody may read, with its attachments.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from ingestion.connectors.confluence_api import (
 )
 from ingestion.connectors.http import Http
 from knowledge.access import Directory
+from knowledge.hosts import HostGuard
 from knowledge.settings import Settings
 from knowledge.source_kinds import CONFLUENCE_KIND
 from knowledge.sources import Source
@@ -102,13 +104,15 @@ class ConfluenceConnector:
         access token sent as a bearer token."""
         if source.credentials is None:
             raise ListingError("a confluence source needs credentials (its API token)", retryable=False)
-        token = source.credentials.resolve()
+        token = source.credentials.resolve(settings.secrets_dir)
         user = source.options.get("user")
         if user:
             basic = base64.b64encode(f"{user}:{token}".encode()).decode()
-            http = Http(headers={"Authorization": f"Basic {basic}"}, what="Confluence")
+            secret = {"Authorization": f"Basic {basic}"}
         else:
-            http = Http(headers={"Authorization": f"Bearer {token}"}, what="Confluence")
+            secret = {"Authorization": f"Bearer {token}"}
+        guard = HostGuard(settings.allowed_internal_hosts)
+        http = Http(credentials=secret, home=source.location[0], guard=guard, what="Confluence")
         try:
             directory = Directory.load(settings.directory_file)
         except (OSError, ValueError, yaml.YAMLError) as exc:
@@ -242,20 +246,26 @@ class ConfluenceConnector:
         self, key: str, space: Layer, listed: dict[str, Content], states: dict[str, PageState], base: str
     ) -> list[DocumentRef]:
         own = {pid: restriction_layer(page.restrictions, self.directory) for pid, page in listed.items()}
+        hidden = {
+            pid for pid, page in listed.items() if page.restrictions is None or page.restrictions.read is None
+        }
         refs: list[DocumentRef] = []
         for pid, page in listed.items():
             layers = [space]
+            unknown = "Confluence left its read restrictions out of the answer" if pid in hidden else ""
             for ancestor in page.ancestors:
                 if ancestor.id not in own:  # an ancestor Lore cannot list (archived, a draft): unknown
-                    log.warning(
-                        "page %s/%s: ancestor %s not listed; nobody may read it", key, pid, ancestor.id
-                    )
-                    layers.append(frozenset())
+                    unknown = f"its ancestor page {ancestor.id} is not listed (archived, or a draft?)"
+                elif ancestor.id in hidden:
+                    unknown = f"the read restrictions of its ancestor page {ancestor.id} were left out"
                 elif (layer := own[ancestor.id]) is not None:
                     layers.append(layer)
             if (layer := own[pid]) is not None:
                 layers.append(layer)
-            acl = combine(layers, self.directory)
+            problem = f"who may read it is unknown: {unknown}; nobody may read it in Lore" if unknown else ""
+            if problem:
+                log.warning("page %s/%s: %s", key, pid, problem)
+            acl = [] if unknown else combine(layers, self.directory)
             state = states[pid]
             refs.append(
                 DocumentRef(
@@ -265,6 +275,7 @@ class ConfluenceConnector:
                     updated_at=state.when,
                     title=state.title,
                     url=absolute(base, state.webui),
+                    problem=problem,
                 )
             )
             refs.extend(
@@ -276,6 +287,7 @@ class ConfluenceConnector:
                     title=f"{state.title} / {att.title}",
                     url=absolute(base, att.webui or att.download),
                     size=att.size,
+                    problem=problem,
                 )
                 for att in state.attachments
             )

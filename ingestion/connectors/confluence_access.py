@@ -30,7 +30,7 @@ from ingestion.connectors.confluence_api import (
     Restrictions,
     User,
 )
-from knowledge.access import PUBLIC, AccessError, Directory, parse_access
+from knowledge.access import PUBLIC, AccessError, Directory, meet, parse_access
 
 log = logging.getLogger(__name__)
 
@@ -94,19 +94,7 @@ def dc_space_layer(permissions: list[DcSpacePermission], directory: Directory) -
 
 def combine(layers: Iterable[Layer], directory: Directory) -> list[str]:
     """The acl of a page: the strings that every layer allows (see the module docstring); sorted."""
-    imposing = [layer for layer in layers if PUBLIC not in layer]
-    if not imposing:
-        return [PUBLIC]
-    candidates = set().union(*imposing)
-    return sorted(s for s in candidates if all(_allows(layer, s, directory) for layer in imposing))
-
-
-def _allows(layer: Layer, grant: str, directory: Directory) -> bool:
-    if grant in layer:
-        return True
-    if grant.startswith("user:"):
-        return any(f"group:{name}" in layer for name in directory.groups_of(grant.removeprefix("user:")))
-    return False
+    return meet(layers, directory)
 
 
 def _layer(users: list[User], groups: list[Group], directory: Directory) -> Layer:

@@ -4,6 +4,11 @@ every error saying what to fix.
 
 A listing that fails raises `ListingError` (nothing is pruned); a download that fails raises `OSError`
 (the sync records it against that one document) or `ValueError` when the document is over the size limit.
+
+A source's secret goes only to its own origin (`home`: scheme, host and port): `credentials` headers are
+added to requests for that origin alone (aiohttp drops them when a redirect leaves it), sign-in cookies
+stay in an `OriginJar`, and a sign-in (a POST with a body) is never redirected. Every connection goes
+through the host rule of knowledge/hosts.py (no loopback, link-local or metadata addresses unless allowed).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import aiohttp
 from pydantic import BaseModel
 
 from ingestion.connectors.base import ListingError
+from knowledge.hosts import HostGuard, OriginJar, RefusedHost, same_origin
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +39,10 @@ MAX_WAIT = 120.0  # seconds: a Retry-After longer than this fails the request in
 class HttpFailure(Exception):
     """An HTTP call that failed for good; `status` is 0 when the server was not reached."""
 
-    def __init__(self, message: str, status: int = 0) -> None:
+    def __init__(self, message: str, status: int = 0, *, retryable: bool = True) -> None:
         super().__init__(message)
         self.status = status
+        self.retryable = retryable and status not in (401, 403)
 
 
 class Downloaded(BaseModel):
@@ -56,13 +63,21 @@ class Http:
         self,
         *,
         headers: Mapping[str, str] | None = None,
-        auth: aiohttp.BasicAuth | None = None,
+        credentials: Mapping[str, str] | None = None,
+        home: str = "",
+        guard: HostGuard | None = None,
         timeout: float = 30.0,
         retries: int = 4,
         what: str = "the server",
     ) -> None:
+        """`credentials`: headers that carry the source's secret, sent only to `home`'s origin; `guard`:
+        the host rule with the operator's exceptions (default: none)."""
+        if credentials and not home:
+            raise ValueError("credentials need the home URL they may be sent to")
         self.headers = {"User-Agent": USER_AGENT, **(headers or {})}
-        self.auth = auth
+        self.credentials = dict(credentials or {})
+        self.home = home
+        self.guard = guard or HostGuard()
         self.timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 10.0))
         self.retries = retries
         self.what = what
@@ -71,17 +86,26 @@ class Http:
     async def session(
         self, cookie_jar: aiohttp.CookieJar | None = None
     ) -> AsyncIterator[aiohttp.ClientSession]:
-        """A client session with this connector's headers, credentials and timeouts. Pass a `cookie_jar`
-        to keep a sign-in across sessions; jars accept cookies of hosts named by IP address (intranet
-        servers often are), which aiohttp's default jar drops."""
+        """A client session with this connector's headers and timeouts, connecting only where the host rule
+        allows. Pass a `cookie_jar` (from `cookie_jar()`) to keep a sign-in across sessions."""
         async with aiohttp.ClientSession(
             headers=self.headers,
-            auth=self.auth,
             timeout=self.timeout,
             raise_for_status=False,
-            cookie_jar=aiohttp.CookieJar(unsafe=True) if cookie_jar is None else cookie_jar,
+            cookie_jar=self.cookie_jar() if cookie_jar is None else cookie_jar,
+            connector=self.guard.connector(),
         ) as session:
             yield session
+
+    def cookie_jar(self) -> aiohttp.CookieJar:
+        """A jar whose cookies go back to the home origin only (any origin when there is no home); it
+        accepts cookies of hosts named by IP address (intranet servers often are)."""
+        return OriginJar([self.home]) if self.home else aiohttp.CookieJar(unsafe=True)
+
+    def _with_credentials(self, url: str, headers: Mapping[str, str] | None) -> dict[str, str]:
+        """`headers`, plus the credentials when `url` is on the home origin."""
+        mine = self.credentials if self.credentials and same_origin(url, self.home) else {}
+        return {**(headers or {}), **mine}
 
     async def _send(
         self,
@@ -93,11 +117,15 @@ class Http:
         data: Mapping[str, str] | None = None,
     ) -> aiohttp.ClientResponse:
         """The response (caller releases it), after waiting out rate limits; `HttpFailure` otherwise."""
+        sent = self._with_credentials(url, headers)
         for attempt in range(self.retries + 1):
             try:
+                # a body (a sign-in) is not redirected: a 307/308 would carry it to wherever it points
                 response = await session.request(
-                    method, url, params=params, headers=headers, data=data, allow_redirects=True
+                    method, url, params=params, headers=sent, data=data, allow_redirects=data is None
                 )
+            except RefusedHost as exc:
+                raise HttpFailure(str(exc), retryable=False) from exc
             except (aiohttp.ClientError, TimeoutError) as exc:
                 if attempt == self.retries:
                     raise HttpFailure(f"cannot reach {self.what} at {_host(url)}: {reason(exc)}") from exc
@@ -114,6 +142,14 @@ class Http:
                 log.info("%s answered %d; waiting %.1f s", _host(url), response.status, wait)
                 await asyncio.sleep(wait)
                 continue
+            if data is not None and 300 <= response.status < 400:
+                response.release()
+                raise HttpFailure(
+                    f"{self.what} redirected a sign-in to {response.headers.get('Location', '?')}: Lore does "
+                    "not follow it; give the source the URL it redirects to",
+                    response.status,
+                    retryable=False,
+                )
             if response.status in (401, 403):
                 response.release()
                 raise HttpFailure(
@@ -137,7 +173,7 @@ class Http:
         try:
             response = await self._send(session, url, params, {"Accept": "application/json"}, method, data)
         except HttpFailure as exc:
-            raise ListingError(str(exc), retryable=exc.status not in (401, 403), status=exc.status) from exc
+            raise ListingError(str(exc), retryable=exc.retryable, status=exc.status) from exc
         async with response:
             if response.status == 404:
                 raise ListingError(

@@ -37,6 +37,7 @@ from ingestion.connectors.mediawiki_api import (
     plain_title,
     read_parsed,
 )
+from knowledge.hosts import HostGuard
 from knowledge.settings import Settings
 from knowledge.source_kinds import MEDIAWIKI_KIND
 from knowledge.sources import Source
@@ -89,8 +90,9 @@ class MediaWikiConnector:
         user: str | None = None,
         password: str | None = None,
         retries: int = 2,
+        guard: HostGuard | None = None,
     ) -> None:
-        self.api = WikiApi(api, Http(what="the wiki", retries=retries))
+        self.api = WikiApi(api, Http(what="the wiki", retries=retries, home=api, guard=guard))
         self.namespaces = sorted(set(namespaces))
         self.access = access
         self.overrides = overrides or {}
@@ -118,9 +120,10 @@ class MediaWikiConnector:
             overrides=source.overrides,
             namespaces=[int(n) for n in source.options.get("namespaces", "0").split(",")],
             user=user,
-            password=source.credentials.resolve() if source.credentials else None,
+            password=source.credentials.resolve(settings.secrets_dir) if source.credentials else None,
             cache=cache_dir(source, settings) / CACHE_FILE,
             max_bytes=int(settings.max_file_mb * 1_000_000),
+            guard=HostGuard(settings.allowed_internal_hosts),
         )
 
     @property
@@ -130,9 +133,10 @@ class MediaWikiConnector:
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[aiohttp.ClientSession]:
-        # one jar for every session of this connector: the wiki's sign-in cookie outlives the listing
+        # one jar for every session of this connector: the wiki's sign-in cookie outlives the listing (and
+        # goes to the wiki's own origin only)
         if self._jar is None:
-            self._jar = aiohttp.CookieJar(unsafe=True)
+            self._jar = self.api.http.cookie_jar()
         async with self.api.http.session(cookie_jar=self._jar) as session:
             yield session
 

@@ -8,12 +8,16 @@ from ingestion.connectors.base import Connector, ListingError
 from ingestion.connectors.files import FilesConnector
 from knowledge.settings import Settings
 from knowledge.source_kinds import CONFLUENCE_KIND, FILES_KIND, MEDIAWIKI_KIND, SMB_KIND, WEB_KIND
+from knowledge.source_policy import refusals
 from knowledge.sources import CredentialsError, Source
 
 
 def connector_for(source: Source, settings: Settings) -> Connector:
-    """The connector of `source`. What stops it from being built (an unknown kind, missing credentials)
-    fails like a listing, so nothing is pruned, and the reason is the source's status."""
+    """The connector of `source`. What stops it from being built (an unknown kind, missing credentials, a
+    source beyond the bounds of knowledge/source_policy.py, e.g. a Slack-added folder outside
+    LORE_FILES_ROOTS) fails like a listing, so nothing is pruned, and the reason is the source's status."""
+    if refused := refusals(source, settings):
+        raise ListingError("; ".join(refused.values()), retryable=False)
     try:
         return _build(source, settings)
     except CredentialsError as exc:

@@ -5,7 +5,12 @@ A location is `smb://server[:port]/share[/folder]`; `user=` is the account Lore 
 Every non-hidden file under the folder is listed with a version made of its size and the server's last
 write and change times (Windows moves the change time on metadata changes too; Samba reports the mtime).
 Access comes from each file's DACL, read at every listing and mapped through the directory file (see
-`smb_acl.py`): a permission change alone updates the index's acl without fetching or re-embedding.
+`smb_acl.py`): a permission change alone updates the index's acl without fetching or re-embedding. A file
+whose DACL cannot be read (denied, malformed, an error of the server for that file) is listed as a failed
+entry that nobody may read; a subfolder that cannot be listed is a failed entry too, and the listing goes on.
+Share-level permissions are not read: give the source a ceiling for them.
+
+Links are never followed out of the share, and a file or folder is listed once (see `smb_walk.py`).
 
 Connections are opened for one listing or one fetch and closed at its end (smbclient's pool would
 otherwise keep sockets, and their reader threads, open for the life of the process).
@@ -28,6 +33,7 @@ from pydantic import BaseModel
 
 from ingestion.connectors.base import DocumentRef, ListingError
 from ingestion.connectors.smb_acl import DescriptorError, access_of, query_security, unmapped_readers
+from ingestion.connectors.smb_walk import ACCESS_DENIED, Found, walk
 from ingestion.parsing import SUPPORTED, readable_stem
 from knowledge.access import Directory
 from knowledge.settings import Settings
@@ -38,7 +44,6 @@ log = logging.getLogger(__name__)
 SMB_PORT = 445
 CONNECT_TIMEOUT = 15  # seconds to reach the server and sign in
 BLOCK = 1 << 20  # bytes read per call when fetching
-SKIPPED_ATTRIBUTES = 0x2 | 0x4 | 0x400  # FILE_ATTRIBUTE_HIDDEN, _SYSTEM, _REPARSE_POINT (junctions, links)
 SIGN_IN_REFUSED = {
     0xC000006A: "wrong password",
     0xC000006D: "unknown user or wrong password",
@@ -48,7 +53,11 @@ SIGN_IN_REFUSED = {
     0xC0000224: "password must be changed",
     0xC0000234: "account locked out",
 }
-ACCESS_DENIED = 0xC0000022
+SESSION_LOST = {  # errors about the connection, not the file: the listing fails (and is retried)
+    0xC00000C9,  # STATUS_NETWORK_NAME_DELETED
+    0xC0000203,  # STATUS_USER_SESSION_DELETED
+    0xC000035C,  # STATUS_NETWORK_SESSION_EXPIRED
+}
 SHOWN_SIDS = 10  # unmapped SIDs named in a listing's warning
 READERS = 4  # connections that read security descriptors at once during a listing
 
@@ -128,7 +137,7 @@ class SmbConnector:
                 "an smb source needs user= and credentials= (the account's password): add the source again",
                 retryable=False,
             )
-        password = source.credentials.resolve()  # CredentialsError: the registry reports it
+        password = source.credentials.resolve(settings.secrets_dir)  # CredentialsError: on the status
         try:
             directory = Directory.load(settings.directory_file)
         except Exception as exc:  # missing file, bad YAML, an invalid access string
@@ -167,12 +176,15 @@ class SmbConnector:
         for share in self.shares:
             with self._session(share) as session:
                 try:
-                    found = [(rel, self._doc_id(share, rel), entry) for rel, entry in _walk(share, session)]
+                    found = [
+                        (rel, self._doc_id(share, rel), entry, problem)
+                        for rel, entry, problem in walk(share, session)
+                    ]
                 except ListingError:
                     raise
                 except Exception as exc:
                     raise self._failure(share, exc, session) from exc
-            for _, doc_id, _ in found:
+            for _, doc_id, _, _ in found:
                 if doc_id in seen:
                     raise ListingError(
                         f"two files have the document id {doc_id!r}: give locations whose last folder "
@@ -182,7 +194,7 @@ class SmbConnector:
                 seen.add(doc_id)
             for ref in self._refs(share, found, unmapped):  # files deleted meanwhile are left out
                 refs[ref.doc_id] = ref
-        nobody = sum(1 for ref in refs.values() if not ref.acl)
+        nobody = sum(1 for ref in refs.values() if not ref.acl and not ref.problem)
         if nobody:
             shown = ", ".join(sorted(unmapped)[:SHOWN_SIDS]) or "none (denied or unreadable DACLs)"
             log.warning(
@@ -196,19 +208,17 @@ class SmbConnector:
                 self.notes = [f"accounts that may read them but are not mapped: {shown}"]
         return list(refs.values())
 
-    def _refs(self, share: Share, found: list[tuple[str, str, Any]], unmapped: set[str]) -> list[DocumentRef]:
+    def _refs(self, share: Share, found: list[Found], unmapped: set[str]) -> list[DocumentRef]:
         """The refs of the files found, their security descriptors read over `readers` connections at
         once (one round trip per file: on a real network the latency, not the server, is the cost)."""
         n = self.readers
         slices = [found[i::n] for i in range(n)] if n > 1 and len(found) >= 4 * n else [found]
 
-        def read(part: list[tuple[str, str, Any]]) -> tuple[list[DocumentRef], set[str]]:
+        def read(part: list[Found]) -> tuple[list[DocumentRef], set[str]]:
             missing: set[str] = set()
             with self._session(share) as session:
                 try:
-                    made = [
-                        self._ref(share, rel, doc_id, entry, session, missing) for rel, doc_id, entry in part
-                    ]
+                    made = [self._ref(share, item, session, missing) for item in part]
                 except ListingError:
                     raise
                 except Exception as exc:
@@ -220,7 +230,7 @@ class SmbConnector:
         for _, missing in done:
             unmapped |= missing
         by_id = {ref.doc_id: ref for made, _ in done for ref in made}
-        return [by_id[doc_id] for _, doc_id, _ in found if doc_id in by_id]  # in the walk's order
+        return [by_id[doc_id] for _, doc_id, _, _ in found if doc_id in by_id]  # in the walk's order
 
     def _doc_id(self, share: Share, rel: str) -> str:
         """The path relative to the location, prefixed with its name when the source has several."""
@@ -229,27 +239,36 @@ class SmbConnector:
         return f"{share.name}/{rel}" if len(self.shares) > 1 else rel
 
     def _ref(
-        self, share: Share, rel: str, doc_id: str, entry: Any, session: dict[str, Any], unmapped: set[str]
+        self, share: Share, found: Found, session: dict[str, Any], unmapped: set[str]
     ) -> DocumentRef | None:
-        """The file's ref with its acl; None when it was deleted while the share was being listed."""
+        """The file's ref with its acl (a failed entry readable by nobody when its DACL cannot be read);
+        None when it was deleted while the share was being listed."""
+        rel, doc_id, entry, problem = found
+        if entry is None:
+            return DocumentRef.failed(doc_id, problem, url=share.url(rel.rstrip("/")))
         info = entry.smb_info
         path = share.unc(rel)
         try:
             sd = query_security(path, **session)
         except OSError as exc:
+            status = getattr(exc, "ntstatus", None)
             if exc.errno == errno.ENOENT:
                 return None
-            if getattr(exc, "ntstatus", None) != ACCESS_DENIED:
-                raise
-            log.warning("%s: %s may not read its permissions (READ_CONTROL): nobody gets it", path, self.user)
-            acl: list[str] = []
+            if status is None or status in SESSION_LOST:
+                raise  # the connection, not this file: the listing fails
+            why = (
+                f"Lore's account {self.user} may not read its permissions (READ_CONTROL)"
+                if status == ACCESS_DENIED
+                else f"its permissions cannot be read ({_cause(exc)})"
+            )
+            log.warning("%s: %s: nobody gets it", path, why)
+            return DocumentRef.failed(doc_id, f"{why}: nobody may read it in Lore", url=share.url(rel))
         except DescriptorError as exc:  # a descriptor Lore cannot read: nobody, rather than a guess
             log.warning("%s: %s: nobody gets it", path, exc)
-            acl = []
-        else:
-            acl = access_of(sd, self.directory)
-            if not acl:
-                unmapped |= unmapped_readers(sd, self.directory)
+            return DocumentRef.failed(doc_id, f"{exc}: nobody may read it in Lore", url=share.url(rel))
+        acl = access_of(sd, self.directory)
+        if not acl:
+            unmapped |= unmapped_readers(sd, self.directory)
         written, changed = info.last_write_time, info.change_time
         return DocumentRef(
             doc_id=doc_id,
@@ -349,31 +368,6 @@ class SmbConnector:
 
 class _TooLarge(ValueError):
     pass
-
-
-def _walk(share: Share, session: dict[str, Any], folder: str = "") -> Iterator[tuple[str, Any]]:
-    """(path relative to the location, smbclient DirEntry) of every non-hidden file, depth first by name;
-    a location that is a file yields itself with the path ""."""
-    import smbclient
-
-    try:
-        with smbclient.scandir(share.unc(folder), **session) as entries:
-            listed = sorted(entries, key=lambda e: str(e.name))
-    except OSError as exc:
-        if folder and exc.errno == errno.ENOENT:
-            return  # deleted while the share was being listed: gone, like its files
-        if folder or exc.errno != errno.ENOTDIR:
-            raise
-        yield "", smbclient.SMBDirEntry.from_path(share.unc(), **session)
-        return
-    for entry in listed:
-        if entry.name.startswith((".", "~$")) or entry.smb_info.file_attributes & SKIPPED_ATTRIBUTES:
-            continue
-        rel = f"{folder}/{entry.name}" if folder else entry.name
-        if entry.is_dir():
-            yield from _walk(share, session, rel)
-        else:
-            yield rel, entry
 
 
 def _cause(exc: BaseException) -> str:

@@ -26,6 +26,7 @@ from ingestion.connectors.http import Http, HttpFailure
 from ingestion.connectors.web_crawl import Crawl, Page, Start, body_name
 from ingestion.connectors.web_fetch import RETRIES, get
 from ingestion.connectors.web_pages import extract, folder_of, is_html, normalise
+from knowledge.hosts import HostGuard
 from knowledge.settings import Settings
 from knowledge.source_kinds import WEB_KIND
 from knowledge.sources import Source
@@ -64,6 +65,7 @@ class WebConnector:
         sitemap: str = "",
         max_bytes: int = 25_000_000,
         retries: int = RETRIES,
+        guard: HostGuard | None = None,
     ) -> None:
         self.starts = [_start(location) for location in locations]
         self.acl = acl
@@ -73,7 +75,7 @@ class WebConnector:
         self.sitemap = sitemap
         self.max_bytes = max_bytes
         self.retries = retries
-        self.http = Http(what="the web site")
+        self.http = Http(what="the web site", guard=guard)
         self.notes: list[str] = []
         self._bodies: dict[str, Path] = {}  # doc id -> main content read by the last listing
 
@@ -88,6 +90,7 @@ class WebConnector:
             max_pages=int(source.options.get("max_pages", str(DEFAULT_MAX_PAGES))),
             sitemap=source.options.get("sitemap", ""),
             max_bytes=int(settings.max_file_mb * 1_000_000),
+            guard=HostGuard(settings.allowed_internal_hosts),
         )
 
     def doc_id(self, url: str, start: Start) -> str:

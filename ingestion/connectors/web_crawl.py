@@ -34,6 +34,7 @@ from ingestion.connectors.web_pages import (
     parse_sitemap,
     robots_from,
 )
+from knowledge.hosts import same_origin
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,9 @@ class Crawl:
             try:
                 answer = await self._get(url, MAX_ROBOTS_BYTES, pages_only=False)
             except (HttpFailure, ValueError) as exc:
-                raise ListingError(f"cannot read {url} ({exc}): check that the site is up") from exc
+                retryable = not isinstance(exc, HttpFailure) or exc.retryable
+                fix = ": check that the site is up" if retryable else ""
+                raise ListingError(f"cannot read {url} ({exc}){fix}", retryable=retryable) from exc
             if answer.status >= 500 or answer.status == 429:
                 raise ListingError(
                     f"{url} answered HTTP {answer.status}: Lore reads a site only when its robots.txt can "
@@ -147,7 +150,7 @@ class Crawl:
                     retryable=False,
                 )
             return found
-        declared = [url for rules in self.robots.values() for url in (rules.site_maps() or [])]
+        declared = [url for home, rules in self.robots.items() for url in _own(rules.site_maps(), home)]
         found = self._inside(await self._read_sitemaps(declared, required=False))
         covered = self.covered(found)
         own = [f"{s.folder}sitemap.xml" for s in self.starts if s.url not in covered]
@@ -196,7 +199,7 @@ class Crawl:
                 log.info("no sitemap at %s (%s)", url, exc)
                 continue
             pages += sitemap.pages
-            queue.extend(sitemap.sitemaps)
+            queue.extend(_own(sitemap.sitemaps, url))
         return pages
 
     async def from_sitemap(self, entries: list[tuple[str, str]]) -> None:
@@ -274,7 +277,7 @@ class Crawl:
         try:
             answer = await self._get(url, self.max_bytes, pages_only=True, headers=headers)
         except HttpFailure as exc:
-            return self._unreadable(url, old, start, str(exc))
+            return self._unreadable(url, old, start, str(exc), retryable=exc.retryable)
         except ValueError as exc:  # over the size limit: listed, so the sync says why it is not indexed
             return Page(version="too-large", updated_at=datetime.now(UTC), title=url, too_large=str(exc))
         if answer.status == 304 and old is not None:
@@ -318,9 +321,12 @@ class Crawl:
             nofollow=page.nofollow,
         )
 
-    def _unreadable(self, url: str, old: Page | None, start: bool, why: str) -> Page | None:
+    def _unreadable(
+        self, url: str, old: Page | None, start: bool, why: str, *, retryable: bool = True
+    ) -> Page | None:
         if start:
-            raise ListingError(f"cannot read the start page {url} ({why}); try again later")
+            later = "; try again later" if retryable else ""
+            raise ListingError(f"cannot read the start page {url} ({why}){later}", retryable=retryable)
         log.warning("cannot read %s (%s); %s", url, why, "its last version is kept" if old else "skipped")
         self.failed.append(f"{url} ({why})")
         return old  # a page read before stays listed (and its links followed): nothing is pruned for it
@@ -338,6 +344,18 @@ class Crawl:
             pacer=self.pacer,
             retries=self.retries,
         )
+
+
+def _own(sitemaps: list[str] | None, home: str) -> list[str]:
+    """The sitemaps on `home`'s origin (a robots.txt or a sitemap index names only its own site's
+    sitemaps); any other is not fetched."""
+    found = []
+    for url in sitemaps or []:
+        if same_origin(url, home):
+            found.append(url)
+        else:
+            log.info("sitemap %s named by %s is on another site: not fetched", url, home)
+    return found
 
 
 def _refusal(status: int) -> str:

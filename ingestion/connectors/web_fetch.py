@@ -17,6 +17,7 @@ import aiohttp
 from pydantic import BaseModel
 
 from ingestion.connectors.http import MAX_WAIT, HttpFailure, reason, retry_after, too_large
+from knowledge.hosts import RefusedHost
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,8 @@ async def get(
                 if response.status == 200 and wanted(answer.content_type):
                     answer.body = await _read(response, max_bytes)
                 return answer
+        except RefusedHost as exc:  # the host rule (knowledge/hosts.py): trying again cannot help
+            raise HttpFailure(str(exc), retryable=False) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             if attempt == retries:
                 raise HttpFailure(f"cannot reach {host}: {reason(exc)}") from exc

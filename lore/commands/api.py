@@ -16,6 +16,7 @@ from aiohttp import web
 from api.auth import Gate
 from api.server import KnowledgeApi
 from knowledge.apikeys import open_keys
+from knowledge.directory import DirectoryFile
 from knowledge.kv.factory import open_store
 from knowledge.metrics import Metrics
 from knowledge.service import Knowledge
@@ -32,7 +33,8 @@ async def api(args: argparse.Namespace, settings: Settings) -> int:
         stack.push_async_callback(kb.close)
         store = open_store(settings)
         stack.push_async_callback(store.close)
-        server = KnowledgeApi(kb, Gate(open_keys(settings, store), store), settings, Metrics())
+        gate = Gate(open_keys(settings, store), store, DirectoryFile(settings.directory_file))
+        server = KnowledgeApi(kb, gate, settings, Metrics())
         runner = web.AppRunner(server.app(), access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)

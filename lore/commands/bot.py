@@ -15,7 +15,8 @@ from contextlib import AsyncExitStack
 
 from bot.runtime import BotRuntime, SlackSetupError
 from ingestion.scheduler import Scheduler
-from ingestion.worker import WorkerContext, inline_jobs
+from ingestion.source_jobs import WorkerContext
+from ingestion.worker import inline_jobs
 from knowledge.apikeys import open_keys
 from knowledge.audit import open_audit
 from knowledge.jobs import Jobs

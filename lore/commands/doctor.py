@@ -1,4 +1,7 @@
-"""`lore doctor`: the effective configuration (secrets masked) and a check of every configured service."""
+"""`lore doctor`: the effective configuration (secrets masked) and a check of every configured service.
+
+Nothing it prints shows a secret: secret settings are masked, and so is the password of every URL in the
+settings table, the check lines and the errors they quote (`redis://:***@host`)."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from pydantic import BaseModel
 
 from knowledge.embedding.factory import open_model
 from knowledge.index.factory import open_index
-from knowledge.settings import Settings, unknown_names
+from knowledge.settings import Settings, mask_urls, unknown_names
 from knowledge.tokens import count_tokens
 
 
@@ -37,9 +40,9 @@ async def doctor(args: argparse.Namespace, settings: Settings) -> int:
     print("\nChecks:")
     checks = [await _run(name, probe, settings) for name, probe in probes(settings)]
     for check in checks:
-        print(f"  {'ok ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+        print(mask_urls(f"  {'ok ' if check.ok else 'FAIL'} {check.name}: {check.detail}"))
         if not check.ok:
-            print(f"       fix: {check.fix}")
+            print(mask_urls(f"       fix: {check.fix}"))
     failed = sum(not c.ok for c in checks)
     print(f"\n{len(checks) - failed} of {len(checks)} checks passed")
     return 1 if failed else 0

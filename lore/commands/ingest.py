@@ -1,9 +1,13 @@
-"""`lore ingest` and `lore sources`: the sync engine from the terminal."""
+"""`lore ingest`: folders synced from the terminal with the same engine as the worker, and registered as a
+source (so that the worker keeps them in sync). A source registered with other settings (another kind,
+folders, access, overrides or ceiling) is only replaced with `--replace`: replacing it changes who may read
+its documents. Deletions the mass-deletion guard holds back need `--allow-deletes`."""
 
 from __future__ import annotations
 
 import argparse
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -13,11 +17,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ingestion.connectors.base import ListingError
 from ingestion.connectors.files import FilesConnector
 from ingestion.parse_pool import ParsePool
-from ingestion.sync import SyncResult
+from ingestion.scheduler import status_from
+from ingestion.sync import SourceRemoved
+from ingestion.sync_result import SyncResult
 from knowledge.access import parse_acl
+from knowledge.jobs import ALLOW_DELETES
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
-from knowledge.sources import Source
+from knowledge.source_kinds import FILES_KIND
+from knowledge.sources import Registry, Source
 from lore.runtime import open_state, registry_of, sync_engine
 
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -39,12 +47,62 @@ async def ingest(args: argparse.Namespace, settings: Settings) -> int:
     if missing:
         err.print(f"lore ingest: no such file or folder: {', '.join(missing)}", markup=False)
         return 2
-    connector = FilesConnector(paths, acl)
+    wanted = Source(
+        id=args.source,
+        location=[str(p.resolve()) for p in paths],
+        access=acl,
+        ceiling=parse_acl(args.ceiling) if args.ceiling else None,
+        every=settings.sync_interval,
+        added_by="cli",
+    )
+    async with registry_of(settings) as registry:
+        record = await registry.get(args.source)
+        if record is not None and not args.replace and (changes := differences(record.source, wanted)):
+            err.print(
+                f"lore ingest: source {args.source!r} is registered with other settings: "
+                f"{'; '.join(changes)}. Replacing it changes who may read its documents: add --replace to "
+                "replace it, or give another --source name",
+                markup=False,
+                soft_wrap=True,
+            )
+            return 2
+        result = await _sync(args, settings, wanted, registry, err, known=record is not None)
+        if result is None:
+            return 1
+        if record is None or args.replace:
+            await registry.put(wanted)
+        await registry.record(wanted.id, status_from(result))
+    _report(result, args.json)
+    if result.held:
+        again = shlex.join(["lore", "ingest", *args.paths, "--source", args.source])
+        again += "".join(f" --access {shlex.quote(a)}" for a in args.access)
+        again += "".join(f" --ceiling {shlex.quote(c)}" for c in args.ceiling or [])
+        print(f"lore ingest: to delete them, confirm with: {again} {ALLOW_DELETES}", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+async def _sync(
+    args: argparse.Namespace,
+    settings: Settings,
+    source: Source,
+    registry: Registry,
+    err: Console,
+    *,
+    known: bool,
+) -> SyncResult | None:
+    """Sync the folders with a progress bar; None (said on `err`) when the listing failed or the source was
+    removed meanwhile (then nothing of it is left)."""
+    connector = FilesConnector([Path(p) for p in args.paths], source.access)
+
+    async def registered() -> bool:  # a source removed (by an admin) while this runs stays removed
+        return not known or await registry.get(source.id) is not None
+
     parser = ParsePool(workers=1, timeout=settings.parse_timeout)
+    result: SyncResult | None = None
     async with await Knowledge.open(settings) as kb:
         state = open_state(kb)
+        engine = sync_engine(kb, parser, state)
         try:
-            engine = sync_engine(kb, parser, state)
             with Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
@@ -54,31 +112,61 @@ async def ingest(args: argparse.Namespace, settings: Settings) -> int:
                 transient=True,
                 disable=args.json or not err.is_terminal,
             ) as bar:
-                task = bar.add_task(f"indexing {args.source}", total=None)
+                task = bar.add_task(f"indexing {source.id}", total=None)
 
                 def advance(done: int, total: int, doc_id: str) -> None:
                     bar.update(task, completed=done, total=total, description=doc_id[-40:])
 
-                try:
-                    result = await engine.sync(args.source, connector, progress=advance)
-                except ListingError as exc:
-                    err.print(f"lore ingest: {exc}; nothing was changed", markup=False)
-                    return 1
+                result = await engine.sync(
+                    source.id,
+                    connector,
+                    progress=advance,
+                    ceiling=source.ceiling,
+                    allow_deletes=args.allow_deletes,
+                    registered=registered,
+                )
             await kb.index.optimize()
-            source = Source(
-                id=args.source,
-                location=[str(p.resolve()) for p in paths],
-                access=acl,
-                every=settings.sync_interval,
-                added_by="cli",
-            )
-            async with registry_of(settings) as registry:
-                await registry.put(source)
+        except ListingError as exc:
+            err.print(f"lore ingest: {exc}; nothing was changed", markup=False)
+            return None
+        except SourceRemoved:
+            pass
         finally:
+            if not await registered():
+                await engine.remove_source(source.id)
+                err.print(
+                    f"lore ingest: {source.id} was removed meanwhile; nothing of it is left",
+                    markup=False,
+                    soft_wrap=True,
+                )
+                result = None
             await state.close()
             await parser.close()
-    _report(result, args.json)
-    return 1 if result.failed else 0
+    return result
+
+
+def differences(registered: Source, wanted: Source) -> list[str]:
+    """What would change if `wanted` replaced the `registered` source: kind, folders, access, overrides and
+    ceiling, each as "what it is (here: what it would be)"; [] when nothing that matters differs."""
+
+    def shown(values: object) -> str:
+        if isinstance(values, dict):
+            return "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(values.items())) or "none"
+        if isinstance(values, list):
+            return ", ".join(values) or "none"
+        return str(values) if values is not None else "none"
+
+    found = []
+    for name, old, new in (
+        ("kind", registered.kind, FILES_KIND),
+        ("folders", registered.location, wanted.location),
+        ("access", registered.access, wanted.access),
+        ("overrides", registered.overrides, wanted.overrides),
+        ("ceiling", registered.ceiling, wanted.ceiling),
+    ):
+        if old != new:
+            found.append(f"{name} {shown(old)} (here: {shown(new)})")
+    return found
 
 
 def _report(result: SyncResult, as_json: bool) -> None:

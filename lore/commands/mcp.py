@@ -12,9 +12,11 @@ import logging
 import sys
 from contextlib import AsyncExitStack
 
+from api.auth import Gate
 from api.mcp_server import MCP_PATH, bind, build_mcp, serve_http, serve_stdio
-from knowledge.apikeys import ApiKey, ApiKeys, open_keys
-from knowledge.kv.redis import RedisStore
+from knowledge.apikeys import ApiKey, open_keys
+from knowledge.directory import DirectoryFile
+from knowledge.kv.factory import open_store
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
 from lore.commands.signals import stop_on_signals
@@ -38,8 +40,8 @@ async def mcp(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     stop = stop_on_signals()
     async with AsyncExitStack() as stack:
-        keys = await _keys(settings, stack)
-        key = await keys.verify(secret)
+        gate = _gate(settings, stack)
+        key = await gate.api_keys.verify(secret)
         if key is None:
             print(INACTIVE_KEY, file=sys.stderr)
             return 2
@@ -52,7 +54,7 @@ async def mcp(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"lore mcp: cannot listen on {where} ({exc.strerror}): use --port", file=sys.stderr)
                 return 2
         kb = await stack.enter_async_context(await Knowledge.open(settings))
-        server = build_mcp(kb, key, check=lambda: keys.verify(secret))
+        server = build_mcp(kb, key, admit=lambda: gate.admit(f"Bearer {secret}"))
         if sock is None:
             log.info("Lore MCP server on stdio, as API key %r", key.name)
             await serve_stdio(server, stop)
@@ -62,13 +64,12 @@ async def mcp(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _keys(settings: Settings, stack: AsyncExitStack) -> ApiKeys:
-    """The API keys; on Redis, over a store closed with `stack`."""
-    if not settings.redis_url:
-        return open_keys(settings)
-    store = RedisStore(settings.redis_url)
+def _gate(settings: Settings, stack: AsyncExitStack) -> Gate:
+    """The API keys and the store that counts their rate (Redis: shared with `lore api` and every other
+    replica; embedded: this process's own), as the Knowledge API admits requests; closed with `stack`."""
+    store = open_store(settings)
     stack.push_async_callback(store.close)
-    return open_keys(settings, store)
+    return Gate(open_keys(settings, store), store, DirectoryFile(settings.directory_file))
 
 
 def _announce(key: ApiKey, host: str, port: int) -> None:

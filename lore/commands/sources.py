@@ -1,8 +1,9 @@
 """`lore sources list|add|remove|sync`: what `/lore` does, from the terminal.
 
 `add` takes the one-line form of `/lore add` (`files <id> <folders> access=… [every=1h]
-[override=folder:access] [credentials=ENV_NAME]`). With `LORE_REDIS_URL` set, `add` and `sync` queue a job
-for `lore worker`; in embedded mode they sync here and now. Every change is audited as `cli:<user>`.
+[override=folder:access] [credentials=LORE_SECRET_X]`). With `LORE_REDIS_URL` set, `add` and `sync` queue a
+job for `lore worker`; in embedded mode they sync here and now. Every change is audited as `cli:<user>`. The
+terminal may add any folder; credentials and URLs are bounded as from Slack (knowledge/source_policy.py).
 """
 
 from __future__ import annotations
@@ -14,22 +15,25 @@ import time
 from contextlib import AsyncExitStack
 
 from bot.source_form import fields_from_line, source_from_fields
-from ingestion.worker import WorkerContext, run_delete, run_sync
+from ingestion.source_jobs import WorkerContext, run_delete, run_sync
 from knowledge.audit import AuditEntry, open_audit
-from knowledge.jobs import JobRequest
+from knowledge.jobs import ALLOW_DELETES, JobRequest
 from knowledge.jobs_arq import ArqJobs
 from knowledge.kv.redis import RedisStore
 from knowledge.settings import Settings
+from knowledge.source_policy import refusals
 from knowledge.sources import Registry, open_registry
 from lore.runtime import open_engine
 
 USAGE = (
     "usage: lore sources add files <id> <folder>[,<folder>…] access=public[,group:NAME] [every=1h]\n"
-    "       lore sources add smb <id> smb://server/share/folder user=ACCOUNT credentials=ENV_NAME\n"
+    "       lore sources add smb <id> smb://server/share/folder user=ACCOUNT credentials=LORE_SECRET_X\n"
     "       lore sources add mediawiki <id> https://wiki/w/api.php access=public [namespaces=0,4]\n"
     "       lore sources add confluence <id> https://site.atlassian.net/wiki [user=EMAIL] "
-    "credentials=ENV_NAME [spaces=KEY,…]\n"
+    "credentials=LORE_SECRET_X [spaces=KEY,…]\n"
     "       lore sources add web <id> https://docs.example.com/guide/ access=public [max_pages=500]\n"
+    "       any kind also takes ceiling=group:NAME[,…]: no document readable beyond it\n"
+    "       lore sources sync <id> [--allow-deletes]\n"
     "       (the same words as /lore add; see docs/admin-guide.md, Connectors)"
 )
 
@@ -51,6 +55,9 @@ async def sources(args: argparse.Namespace, settings: Settings) -> int:
             except ValueError as exc:  # FormError (a field) or the line itself
                 print(f"lore sources add: {exc}\n{USAGE}", file=sys.stderr)
                 return 2
+            if refused := refusals(source, settings, from_slack=False):
+                print(f"lore sources add: {'; '.join(refused.values())}", file=sys.stderr)
+                return 2
             if await registry.get(source.id) is not None:
                 print(f"lore sources add: {source.id!r} exists; remove it first", file=sys.stderr)
                 return 2
@@ -60,16 +67,23 @@ async def sources(args: argparse.Namespace, settings: Settings) -> int:
                     at=time.time(), who=who, action="add", target=source.id, detail=" ".join(args.words)
                 )
             )
-            return await _job("sync", source.id, registry, settings, stack)
+            return await _job("sync", source.id, registry, settings, stack, allow_deletes=False)
         name = args.words[0] if args.words else ""
         if await registry.get(name) is None:
             known = ", ".join(r.source.id for r in await registry.all()) or "none"
             print(f"lore sources {args.action}: unknown source {name!r}; known: {known}", file=sys.stderr)
             return 2
+        allow = args.action == "sync" and args.allow_deletes
         await open_audit(settings, store).record(
-            AuditEntry(at=time.time(), who=who, action=args.action, target=name)
+            AuditEntry(
+                at=time.time(),
+                who=who,
+                action=args.action,
+                target=name,
+                detail=ALLOW_DELETES if allow else "",
+            )
         )
-        return await _job(args.action, name, registry, settings, stack)
+        return await _job(args.action, name, registry, settings, stack, allow_deletes=allow)
 
 
 async def _list(registry: Registry, settings: Settings) -> int:
@@ -84,9 +98,17 @@ async def _list(registry: Registry, settings: Settings) -> int:
     return 0
 
 
-async def _job(kind: str, name: str, registry: Registry, settings: Settings, stack: AsyncExitStack) -> int:
+async def _job(
+    kind: str,
+    name: str,
+    registry: Registry,
+    settings: Settings,
+    stack: AsyncExitStack,
+    *,
+    allow_deletes: bool,
+) -> int:
     """Queue a sync or removal for `lore worker` (Redis), or run it here (embedded), as the worker would."""
-    request = JobRequest(source_id=name)
+    request = JobRequest(source_id=name, allow_deletes=allow_deletes)
     if settings.redis_url:
         jobs = await ArqJobs.open(settings.redis_url)
         stack.push_async_callback(jobs.close)

@@ -13,7 +13,8 @@ from contextlib import AsyncExitStack
 from aiohttp import web
 from arq.worker import Worker
 
-from ingestion.worker import MAX_JOBS, WorkerContext, build_worker, gauge_queue, work, working
+from ingestion.source_jobs import WorkerContext
+from ingestion.worker import MAX_JOBS, build_worker, gauge_queue, work, working
 from knowledge.jobs_arq import ArqJobs
 from knowledge.kv.redis import RedisStore
 from knowledge.metrics import Metrics
