@@ -242,6 +242,46 @@ async def test_a_big_folder_is_read_over_several_connections_in_walk_order(
     assert made.notes == ["accounts that may read them but are not mapped: S-1-22-1-3001"]
 
 
+async def dropping_proxy(target: int, drop: int) -> tuple[asyncio.Server, int]:
+    """A TCP proxy on a free loopback port to `target` that closes its `drop`-th connection at once (a
+    server dropping a connection) and forwards the others."""
+    accepted = 0
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(1 << 16):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        if accepted == drop:
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target)
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    port = free_port()
+    return await asyncio.start_server(handle, "127.0.0.1", port), port
+
+
+async def test_a_reader_whose_connection_is_dropped_reads_again_on_a_new_one(
+    samba: Samba, smb_settings: Settings
+) -> None:
+    root = share_folder(samba, "dropped")
+    for n in range(20):  # four readers: connection 1 walks, 2 to 5 read descriptors
+        put(root, f"notes/{n:02d}.md", f"# Note {n}\n", gid=FINANCE_GID)
+    server, port = await dropping_proxy(samba.port, drop=3)
+    async with server:
+        refs = await listed(connector(samba, smb_settings, "dropped", port=port))
+    assert sorted(d for d in refs if d.startswith("notes/")) == [f"notes/{n:02d}.md" for n in range(20)]
+
+
 async def test_several_locations_prefix_ids_with_their_folder(samba: Samba, smb_settings: Settings) -> None:
     put(samba.root / "multi/a", "one.md", "# One\n")
     put(samba.root / "multi/b", "two.md", "# Two\n")

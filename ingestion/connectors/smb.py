@@ -60,6 +60,7 @@ SESSION_LOST = {  # errors about the connection, not the file: the listing fails
 }
 SHOWN_SIDS = 10  # unmapped SIDs named in a listing's warning
 READERS = 4  # connections that read security descriptors at once during a listing
+CONNECT_TRIES = 2  # a reader whose connection the server closes starts again once on a new connection
 
 
 class Share(BaseModel):
@@ -211,19 +212,28 @@ class SmbConnector:
     def _refs(self, share: Share, found: list[Found], unmapped: set[str]) -> list[DocumentRef]:
         """The refs of the files found, their security descriptors read over `readers` connections at
         once (one round trip per file: on a real network the latency, not the server, is the cost)."""
+        from smbprotocol.exceptions import SMBConnectionClosed
+
         n = self.readers
         slices = [found[i::n] for i in range(n)] if n > 1 and len(found) >= 4 * n else [found]
 
         def read(part: list[Found]) -> tuple[list[DocumentRef], set[str]]:
-            missing: set[str] = set()
-            with self._session(share) as session:
-                try:
-                    made = [self._ref(share, item, session, missing) for item in part]
-                except ListingError:
-                    raise
-                except Exception as exc:
-                    raise self._failure(share, exc, session) from exc
-            return [ref for ref in made if ref is not None], missing
+            for attempt in range(1, CONNECT_TRIES + 1):
+                missing: set[str] = set()
+                with self._session(share) as session:
+                    try:
+                        made = [self._ref(share, item, session, missing) for item in part]
+                    except ListingError:
+                        raise
+                    except SMBConnectionClosed as exc:  # a dropped connection: one more, on a new one
+                        if attempt == CONNECT_TRIES:
+                            raise self._failure(share, exc, session) from exc
+                        log.info("%s closed a connection (%s): reading again on a new one", share.host, exc)
+                        continue
+                    except Exception as exc:
+                        raise self._failure(share, exc, session) from exc
+                return [ref for ref in made if ref is not None], missing
+            raise AssertionError("unreachable")
 
         with ThreadPoolExecutor(max_workers=len(slices), thread_name_prefix="lore-smb") as pool:
             done = list(pool.map(read, slices))
