@@ -10,7 +10,7 @@ and a real search as any principal.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,7 @@ from ingestion.parse_pool import ParsePool
 from ingestion.source_jobs import WorkerContext, run_sync
 from ingestion.state import SyncState
 from knowledge.embedding.cache import CachedEmbedder
+from knowledge.index.base import Index
 from knowledge.index.server import ServerIndex
 from knowledge.jobs import JobRequest
 from knowledge.service import Knowledge
@@ -44,14 +45,20 @@ class World:
 
 @asynccontextmanager
 async def world(
-    settings: Settings, embedder: CachedEmbedder, tmp_path: Path, **context: Any
+    settings: Settings,
+    embedder: CachedEmbedder,
+    tmp_path: Path,
+    writes_through: Callable[[Index], Index] | None = None,
+    **context: Any,
 ) -> AsyncIterator[World]:
-    """The deployment; `context` overrides fields of the WorkerContext (connector_for, job_timeout)."""
+    """The deployment; `context` overrides fields of the WorkerContext (connector_for, job_timeout);
+    `writes_through` wraps the index the sync engine writes to (searches read the index itself)."""
     index = ServerIndex(AsyncQdrantClient(location=":memory:"), "lore", 384)
     await index.ensure()
     kb = Knowledge(settings, index, embedder)
     state = SyncState(tmp_path / "state.sqlite")
-    engine = engine_over(settings, index, embedder, ParsePool(workers=0), state)
+    written = writes_through(index) if writes_through else index
+    engine = engine_over(settings, written, embedder, ParsePool(workers=0), state)
     registry, told = FileRegistry(settings.data_dir / "sources.json"), Told()
     worker = WorkerContext(settings=settings, engine=engine, registry=registry, notify=told, **context)
     try:

@@ -6,6 +6,7 @@ job handed back by a worker killed mid-sync removes what that worker left."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from ingestion.connectors.files import FilesConnector
 from ingestion.source_jobs import run_delete, run_sync
 from ingestion.sync import SourceRemoved
 from knowledge.embedding.cache import CachedEmbedder
+from knowledge.index.base import Index
 from knowledge.jobs import JobRequest
 from knowledge.settings import Settings
 from knowledge.sources import Source
@@ -171,3 +173,52 @@ async def test_a_sync_stopped_while_its_pipeline_is_full_ends_at_once(
     async with world(settings, embedder, tmp_path) as w:
         with pytest.raises(SourceRemoved):
             await asyncio.wait_for(w.context.engine.sync("wiki", connector, registered=registered), 30)
+
+
+class HeldWrites:
+    """The index, except that storing a document happens in a thread that waits for `go`: like Qdrant
+    Edge's writes, which run in a thread that a cancelled caller does not stop."""
+
+    def __init__(self, inner: Index) -> None:
+        self.inner = inner
+        self.entered, self.go, self.landed = threading.Event(), threading.Event(), threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def replace_document(self, source_id: str, doc_id: str, chunks: list[Any]) -> None:
+        loop = asyncio.get_running_loop()
+
+        def write() -> None:
+            self.entered.set()
+            self.go.wait(30)
+            asyncio.run_coroutine_threadsafe(
+                self.inner.replace_document(source_id, doc_id, chunks), loop
+            ).result()
+            self.landed.set()
+
+        await asyncio.to_thread(write)
+
+
+async def test_a_write_in_flight_when_the_sync_is_cancelled_lands_before_the_last_check(
+    settings: Settings, embedder: CachedEmbedder, tmp_path: Path
+) -> None:
+    held: list[HeldWrites] = []
+
+    def writes_through(index: Index) -> Index:
+        held.append(HeldWrites(index))
+        return held[0]  # type: ignore[return-value]
+
+    folder = write_pages(tmp_path / "wiki", dict(list(PAGES.items())[:1]))
+    async with world(settings, embedder, tmp_path, writes_through=writes_through) as w:
+        await w.registry.put(Source(id="wiki", location=[str(folder)], access=["public"]))
+        task = asyncio.create_task(run_sync(w.context, WIKI))
+        assert await asyncio.to_thread(held[0].entered.wait, 30)  # the document's write has begun …
+        await run_delete(w.context, WIKI)  # … the source is removed meanwhile …
+        task.cancel()  # … and the worker shuts down
+        done, _ = await asyncio.wait([task], timeout=0.5)
+        assert not done  # the job waits for its write: it may not end while a write can still land
+        held[0].go.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert held[0].landed.is_set() and await nothing_left(w)
