@@ -76,11 +76,20 @@ class IndexedChunk(BaseModel):
 
 class ScoredChunk(BaseModel):
     """A chunk returned by a query, with its fused score and, when the dense search found it, its cosine
-    similarity to the question (comparable across Lore deployments that use the same embedding model)."""
+    similarity to the question (comparable across Lore deployments that use the same embedding model).
+
+    Small chunks are for matching; `window` is for reading: the chunk widened with its neighbours in the
+    document, in reading order (None until a window is made: then the chunk's own text is read)."""
 
     chunk: Chunk
     score: float
     similarity: float | None = None
+    window: str | None = None
+
+    @property
+    def text(self) -> str:
+        """What a reader of this hit sees (a search result, the prompt, an extractive answer)."""
+        return self.chunk.text if self.window is None else self.window
 
 
 class SearchResult(BaseModel):
