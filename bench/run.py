@@ -2,8 +2,11 @@
 docs/benchmarks.md.
 
     .venv/bin/python -m bench.run [--quick]
-        [--only retrieval,index,ingest,bot,audience,sync,federation,connectors]
+        [--only quality,retrieval,index,windows,ingest,bot,audience,sync,federation,connectors]
         [--out FILE]
+
+The quality section (bench/quality/: every kind of question against a BM25 peer, and extractive answers)
+keeps its indexes and one embedding cache in the work dir and reuses them while their inputs are unchanged.
 
 The embedding cache of the retrieval corpora lives in `.lore-bench/` so that a second run is fast, and so
 does the bot benchmark's 100k-chunk index (built once, a few minutes); the ingestion-speed run always starts
@@ -31,8 +34,11 @@ from bench import (
     ingest_speed,
     smb_latency,
     sync_speed,
+    window_speed,
 )
 from bench.common import DATA, bench_settings, ingest, table
+from bench.quality import report as quality_report
+from bench.quality import suite as quality_suite
 from bench.retrieval import Score, cmrc_corpus, evaluate, handbook_questions, temp_folder
 from knowledge.service import Knowledge
 
@@ -106,6 +112,9 @@ async def run(args: argparse.Namespace) -> str:
         f"({platform.machine()}, {platform.python_version()}). Figures are medians where timed; "
         "machines are noisy, compare ratios.\n"
     ]
+    if "quality" in only:
+        corpora = set(args.quality_corpora.split(",")) if args.quality_corpora else None
+        sections.append(await quality_section(args.data, work, args.quick, corpora))
     if "retrieval" in only:
         started = time.perf_counter()
         rows = await retrieval(args.data, work, args.quick)
@@ -195,6 +204,10 @@ async def run(args: argparse.Namespace) -> str:
     if "audience" in only:
         measured = await audience.measure(1000, 3000, runs=1 if args.quick else 3)
         sections.append(audience.report(measured, AUDIENCE_COMMAND))
+    if "windows" in only:
+        chunks, questions = (2000, 50) if args.quick else (10_000, 200)
+        measured_windows = await window_speed.measure(work / "windows", chunks, questions)
+        sections.append(window_speed.report(measured_windows, WINDOWS_COMMAND))
     if "sync" in only:
         sections.append(await sync_section(args.data, args.quick))
     if "federation" in only:
@@ -204,6 +217,21 @@ async def run(args: argparse.Namespace) -> str:
         runs, files = (1, 50) if args.quick else (3, 300)
         sections.append(smb_latency.report(await smb_latency.measure(runs, files, [1.0, 5.0])))
     return "\n".join(sections)
+
+
+QUALITY_COMMAND = ".venv/bin/python -m bench.run --only quality --work .lore-bench --out /tmp/quality.md"
+
+
+async def quality_section(data: Path, work: Path, quick: bool, corpora: set[str] | None = None) -> str:
+    """Every kind of question against the BM25 peer, in English and Chinese; extractive answers."""
+    started = time.perf_counter()
+    results = await quality_suite.run(data, work, quick, bench_settings(work), corpora)
+    for miss in results.misses:
+        print(f"  hybrid missed ({miss.kind}, {miss.spans:.2f} of spans): {miss.standalone}", file=sys.stderr)
+    return quality_report.section(results, QUALITY_COMMAND) + f"\n({time.perf_counter() - started:.0f} s)\n"
+
+
+WINDOWS_COMMAND = ".venv/bin/python -m bench.run --only windows --out /tmp/windows.md"
 
 
 async def bot_section(work: Path, quick: bool) -> str:
@@ -366,12 +394,15 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small subsets (a smoke run)")
     parser.add_argument(
         "--only",
-        default="retrieval,index,ingest,bot,audience",
-        help="sections; sync, federation and connectors are opt-in",
+        default="quality,index,windows,ingest,bot,audience",
+        help="sections; retrieval (single_text and CMRC alone), sync, federation and connectors are opt-in",
     )
     parser.add_argument("--data", type=Path, default=DATA, help="the shared data folder")
     parser.add_argument("--work", default=".lore-bench", help="data dir of the benchmark indexes")
     parser.add_argument("--out", type=Path, default=None, help="write the report here")
+    parser.add_argument(
+        "--quality-corpora", default="", help="quality: only these of handbook,domainrag,cmrc2018"
+    )
     parser.add_argument("--chunk-sizes", default="", help="also compare these chunk sizes, e.g. 128,256,512")
     args = parser.parse_args()
     report = asyncio.run(run(args))

@@ -291,7 +291,7 @@ class SyncEngine:
             _fail(result, ref, f"embedding failed: {exc}")
             return
         sparse = await asyncio.to_thread(
-            lambda: [self.sparse.encode_passage(c.embedding_text()) for c in chunks]
+            lambda: [self.sparse.encode_fields(c.heading(), c.text) for c in chunks]
         )
         stored = [
             IndexedChunk(chunk=c, dense=d, sparse=s) for c, d, s in zip(chunks, dense, sparse, strict=True)

@@ -51,9 +51,13 @@ class Chunk(BaseModel):
         """The chunk's point id."""
         return point_id(self.source_id, self.doc_id, self.chunk_no)
 
+    def heading(self) -> str:
+        """The chunk's title and heading path, outermost first (`Expenses > Travel > Hotels`)."""
+        return " > ".join([self.title, *[h for h in self.heading_path if h and h != self.title]])
+
     def embedding_text(self) -> str:
         """What the dense model sees: title and heading path, then the text (raises recall)."""
-        head = " > ".join([self.title, *[h for h in self.heading_path if h and h != self.title]])
+        head = self.heading()
         return f"{head}\n{self.text}" if head else self.text
 
 

@@ -1,5 +1,6 @@
 """Hybrid retrieval: dense and sparse candidates fused with weighted RRF inside the index, under the
-principal's access filter; then neighbouring chunks merged and no document allowed to crowd out the rest."""
+principal's access filter; then each hit widened into its context window (`knowledge.windows`: overlapping
+windows of one document joined) and no document allowed to crowd out the rest."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from knowledge.index.base import HybridQuery, Index
 from knowledge.models import ScoredChunk
 from knowledge.settings import Settings
 from knowledge.sparse import SparseEncoder
+from knowledge.windows import reach, widen
 
 Mode = Literal["hybrid", "dense", "sparse"]
 _CANDIDATES = 4  # candidates fetched per result wanted, before diversification
+_POOL = 2  # hits windowed per result wanted: some join others' windows
 
 
 class Retriever:
@@ -34,8 +37,10 @@ class Retriever:
         mode: Mode = "hybrid",
         source_ids: list[str] | None = None,
         merge: bool = True,
+        window_tokens: int | None = None,
     ) -> list[ScoredChunk]:
-        """The best `k` (default `LORE_TOP_K`) chunks for `query`, best first."""
+        """The best `k` (default `LORE_TOP_K`) hits for `query`, best first, each with its window of
+        `window_tokens` (default `LORE_WINDOW_TOKENS`) to read; `merge=False`: the bare chunks, no windows."""
         k = k or self.settings.top_k
         if not grants or not query.strip():
             return []
@@ -62,9 +67,16 @@ class Retriever:
             s = self.settings
             by_dense = [hit.model_copy(update={"similarity": hit.score}) for hit in by_dense]
             hits = weighted_rrf([(by_dense, s.dense_weight), (by_sparse, s.sparse_weight)], s.rrf_k)
-        if merge:
-            hits = merge_neighbours(hits)
-        return diversify(hits, k, self.settings.max_chunks_per_doc)
+        per_doc = self.settings.max_chunks_per_doc
+        if merge:  # window a wider pool: joined windows leave room for the next hits
+            budget = self.settings.window_tokens if window_tokens is None else window_tokens
+            overlap = self.settings.chunk_overlap
+            around = reach(budget, self.settings.chunk_size, overlap)
+            pool = diversify(hits, k * _POOL, per_doc * _POOL)
+            return await widen(
+                self.index, pool, grants, budget, around, k=k, per_doc=per_doc, overlap=overlap
+            )
+        return diversify(hits, k, per_doc)
 
 
 def weighted_rrf(rankings: list[tuple[list[ScoredChunk], float]], k: int) -> list[ScoredChunk]:
@@ -102,37 +114,3 @@ def diversify(hits: list[ScoredChunk], k: int, per_doc: int) -> list[ScoredChunk
         if len(out) == k:
             break
     return out
-
-
-def merge_neighbours(hits: list[ScoredChunk]) -> list[ScoredChunk]:
-    """Join hits that are consecutive chunks of one document into one hit at the better rank.
-
-    The joined text drops the overlap the chunker repeated between the two, and keeps the first chunk's id.
-    """
-    position: dict[tuple[str, str, int], int] = {}
-    merged: list[ScoredChunk | None] = []
-    for hit in sorted(hits, key=lambda h: -h.score):
-        c = hit.chunk
-        before = position.get((c.source_id, c.doc_id, c.chunk_no - 1))
-        after = position.get((c.source_id, c.doc_id, c.chunk_no + 1))
-        slot = before if before is not None else after
-        if slot is None:
-            position[(c.source_id, c.doc_id, c.chunk_no)] = len(merged)
-            merged.append(hit)
-            continue
-        kept = merged[slot]
-        assert kept is not None
-        first, second = (kept.chunk, c) if slot == before else (c, kept.chunk)
-        text = join_overlapping(first.text, second.text)
-        chunk = first.model_copy(update={"text": text})
-        merged[slot] = ScoredChunk(chunk=chunk, score=kept.score, similarity=kept.similarity)
-        position[(c.source_id, c.doc_id, c.chunk_no)] = slot
-    return [h for h in merged if h is not None]
-
-
-def join_overlapping(first: str, second: str, longest: int = 2000) -> str:
-    """`first` + `second` without the text that ends one and starts the other."""
-    for size in range(min(len(first), len(second), longest), 15, -1):
-        if first.endswith(second[:size]):
-            return first + second[size:]
-    return f"{first}\n{second}"

@@ -53,7 +53,7 @@ class Knowledge:
         self.embedder = embedder
         self.sparse = SparseEncoder(Tokenizer(cjk=settings.cjk_tokenizer))
         self.retriever = Retriever(index, embedder, self.sparse, settings)
-        self.answerer = Answerer(settings)
+        self.answerer = Answerer(settings, embedder=embedder)
 
     @classmethod
     async def open(cls, settings: Settings) -> Knowledge:
@@ -80,7 +80,8 @@ class Knowledge:
     async def hits(
         self, query: str, principal: Principal, *, k: int | None = None, mode: Mode = "hybrid"
     ) -> list[ScoredChunk]:
-        """The chunks that best match `query` among those `principal` may read (here and federated)."""
+        """The hits that best match `query` among what `principal` may read (here and federated), each
+        with its context window (`hit.text`)."""
         return (await self.retrieve(query, principal, k=k, mode=mode)).hits
 
     async def retrieve(
@@ -114,7 +115,7 @@ class Knowledge:
         return Retrieved(hits=diversify(fused, k, self.settings.max_chunks_per_doc), skipped=remote.skipped)
 
     async def search(self, query: str, principal: Principal, *, k: int | None = None) -> list[SearchResult]:
-        """`lore search`: the best chunks as results."""
+        """`lore search`: the best hits as results, their text the windows a reader sees."""
         return [to_result(hit) for hit in await self.hits(query, principal, k=k)]
 
     async def standalone(self, question: str, history: History) -> str:
@@ -156,7 +157,7 @@ def _closeness(hit: ScoredChunk) -> float:
 
 
 def to_result(hit: ScoredChunk) -> SearchResult:
-    """A hit in the shape of `lore search --json`."""
+    """A hit in the shape of `lore search --json`; its text is the window a reader sees."""
     c = hit.chunk
     return SearchResult(
         doc_id=c.doc_id,
@@ -164,6 +165,6 @@ def to_result(hit: ScoredChunk) -> SearchResult:
         source=c.source_id,
         title=c.title,
         url=c.url,
-        text=c.text,
+        text=hit.text,
         score=round(hit.score, 6),
     )

@@ -80,14 +80,28 @@ class Settings(BaseSettings):
     # chunking and retrieval (chosen by `make bench`, see docs/benchmarks.md)
     chunk_size: int = Field(256, ge=32, le=2048, description="Target chunk size in tokens.")
     chunk_overlap: int = Field(32, ge=0, le=512, description="Tokens repeated between neighbouring chunks.")
+    heading_weight: float = Field(
+        1.0,
+        ge=0,
+        le=20,
+        description="How many body terms one term of a chunk's title and heading path counts as in its "
+        "keyword (sparse) vector; a change applies to documents synced after it (`lore reindex`: all).",
+    )
     top_k: int = Field(6, ge=1, le=50, description="Sources given to the answer and shown by default.")
-    dense_weight: float = Field(0.7, ge=0, description="Weight of the dense (semantic) ranking in fusion.")
+    dense_weight: float = Field(0.5, ge=0, description="Weight of the dense (semantic) ranking in fusion.")
     sparse_weight: float = Field(1.0, ge=0, description="Weight of the sparse (keyword) ranking in fusion.")
     rrf_k: int = Field(
         2, ge=1, le=100, description="k of reciprocal rank fusion: small = top ranks dominate."
     )
     prefetch: int = Field(40, ge=5, le=500, description="Candidates each signal contributes before fusion.")
-    max_chunks_per_doc: int = Field(3, ge=1, description="Most chunks one document may take of the top k.")
+    max_chunks_per_doc: int = Field(3, ge=1, description="Most hits one document may take of the top k.")
+    window_tokens: int = Field(
+        512,
+        ge=0,
+        le=4096,
+        description="Tokens a hit is widened to for reading, with its neighbours in the document (tables "
+        "and lists kept whole where they fit); 0 = the chunk alone (adjacent hits still joined).",
+    )
     cjk_tokenizer: Literal["jieba", "bigram"] = Field(
         "bigram",
         description="Chinese/Japanese tokens for BM25: character bigrams (as good as jieba on CMRC, 16x "

@@ -37,6 +37,7 @@ ENGLISH_STOPWORDS: frozenset[str] = frozenset(_STOPWORD_TEXT.split())
 
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _KANA = "\u3040-\u30ff\u31f0-\u31ff"
+CJK_CHARS = _HAN + _KANA  # a regex character-class body: Han and kana
 # A CJK run, a number with decimal or thousands separators, or a word of other letters and digits.
 _TOKEN_RE = re.compile(rf"(?P<cjk>[{_HAN}{_KANA}]+)|(?P<num>\d+(?:[.,]\d+)+)|(?P<word>[^\W_{_HAN}{_KANA}]+)")
 _HAN_RE = re.compile(f"[{_HAN}]")
@@ -119,16 +120,32 @@ class SparseEncoder:
     """BM25 term-frequency weights for passages and unit weights for queries, over hashed terms."""
 
     def __init__(
-        self, tokenizer: Tokenizer, k1: float = 1.2, b: float = 0.75, avg_len: float = 256.0
+        self,
+        tokenizer: Tokenizer,
+        k1: float = 1.2,
+        b: float = 0.75,
+        avg_len: float = 256.0,
+        heading_weight: float = 1.0,
     ) -> None:
         self.tokenizer = tokenizer
         self.k1 = k1
         self.b = b
         self.avg_len = avg_len
+        self.heading_weight = heading_weight
 
     def encode_passage(self, text: str) -> SparseVector:
         """tf*(k1+1) / (tf + k1*(1-b+b*len/avg_len)) per term; Qdrant's IDF modifier supplies the rest."""
-        counts = Counter(self.tokenizer.tokens(text))
+        return self._bm25(dict(Counter(self.tokenizer.tokens(text))))
+
+    def encode_fields(self, heading: str, body: str) -> SparseVector:
+        """A passage of two fields, BM25F-style: a term of the heading (title and heading path) counts
+        `heading_weight` times as much as one of the body, in its frequency and in the passage's length."""
+        counts: dict[str, float] = dict(Counter(self.tokenizer.tokens(body)))
+        for term in self.tokenizer.tokens(heading):
+            counts[term] = counts.get(term, 0.0) + self.heading_weight
+        return self._bm25(counts)
+
+    def _bm25(self, counts: dict[str, float]) -> SparseVector:
         length = sum(counts.values())
         norm = self.k1 * (1.0 - self.b + self.b * length / self.avg_len)
         return _to_vector((term, tf * (self.k1 + 1.0) / (tf + norm)) for term, tf in counts.items())

@@ -34,7 +34,7 @@ def engine_over(
         delete_guard_ratio=s.delete_guard_ratio,
         delete_guard_min=s.delete_guard_min,
     )
-    sparse = SparseEncoder(Tokenizer(cjk=s.cjk_tokenizer))
+    sparse = SparseEncoder(Tokenizer(cjk=s.cjk_tokenizer), heading_weight=s.heading_weight)
     return SyncEngine(
         index=index, embedder=embedder, sparse=sparse, state=state, parser=parser, limits=limits
     )

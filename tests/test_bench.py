@@ -15,9 +15,18 @@ from bench import (
     smb_latency,
     sync_speed,
 )
-from bench.common import normalise
+from bench.common import bench_settings, normalise
+from bench.quality import report as quality_report
+from bench.quality import sweep
+from bench.quality.cases import Case, Corpus
+from bench.quality.peer import Bm25Peer, token_windows
+from bench.quality.retrieval import MODES, PEER
+from bench.quality.rule import Read, Score, score
+from bench.quality.suite import Part, Results, measure_part
 from bench.retrieval import CHAR_BUDGET, Question, score_question, span_in, within_budget
 from knowledge.models import Chunk, ScoredChunk
+from knowledge.tokens import encoding
+from tests.conftest import write_pages
 
 
 def hit(doc: str, text: str) -> ScoredChunk:
@@ -122,3 +131,95 @@ async def test_audience_bench_counts_the_calls_of_both_strategies() -> None:
     assert r.bulk.calls["users.list"] == 1 and r.bulk.calls["users.info"] == 1  # the asker, then everyone
     assert r.one_by_one.calls["users.list"] == 0 and r.one_by_one.calls["users.info"] == 119  # + Lore
     assert r.bulk.seconds and r.one_by_one.seconds and "users.list 1" in audience.report(r, "cmd")
+
+
+# ----- the quality benchmark (bench/quality/): its rule, its peer and one tiny run end to end
+
+
+def read(doc: str, text: str) -> Read:
+    return Read(doc_id=doc, text=text)
+
+
+def test_the_rule_counts_evidence_and_passages_only_inside_the_budget() -> None:
+    case = Case(kind="k", question="?", gold={"gold.md": ["the answer is here", "and here too"]})
+    filler = [read("other.md", "x" * (CHAR_BUDGET // 2)) for _ in range(2)]
+    answer = read("gold.md", "The answer is here.")
+    assert score(case, [*filler, answer]) == Score(evidence=0.0, spans=0.0, rr10=0.0, recall5=0.0)
+    assert score(case, [filler[0], answer]) == Score(evidence=1.0, spans=0.5, rr10=0.5, recall5=1.0)
+    passage = Case(kind="k", question="?", gold={"p1.md": [], "p2.md": []}, lang="zh")
+    later = [read(f"n{i}.md", "短") for i in range(5)]
+    assert score(passage, [*later, read("p2.md", "短")]).recall5 == 0.0  # sixth: not in the top 5
+    assert score(passage, [read("p2.md", "短"), *later]) == Score(evidence=1, spans=0.5, rr10=1, recall5=1)
+
+
+def test_a_table_row_counts_in_lores_rendering_and_in_the_pages() -> None:
+    case = Case(kind="k", question="?", gold={"chat.md": ["| CISO | `#ciso` |"]})
+    assert score(case, [read("chat.md", "Member: CISO; Channel: #ciso\nMember: CFO; Channel: #finance")]).rr10
+    assert score(case, [read("chat.md", "| CISO | `#ciso` |")]).rr10
+    assert not score(case, [read("chat.md", "Member: CFO; Channel: #ciso")]).rr10
+
+
+def test_the_peer_cuts_512_token_windows_that_overlap_by_50() -> None:
+    text = " ".join(f"word{i}" for i in range(1200))
+    windows = [encoding().encode(w) for w in token_windows(text)]
+    assert all(len(w) <= 512 for w in windows) and len(windows) >= 3
+    assert windows[0][-50:] == windows[1][:50]
+    assert windows[0] + [t for w in windows[1:] for t in w[50:]] == encoding().encode(text)
+
+
+def test_the_peer_ranks_by_stemmed_bm25_and_jieba(tmp_path: Path) -> None:
+    en, zh = tmp_path / "en", tmp_path / "zh"
+    write_pages(en, {"a.md": "Hotels are reimbursed per night.", "b.md": "Channels use prefixes."})
+    write_pages(zh, {"a.md": "文学院成立于1939年。", "b.md": "学费每年六千元。"})
+    assert [r.doc_id for r in Bm25Peer(Corpus(name="en", lang="en", folder=en)).search("hotel")] == ["a.md"]
+    assert Bm25Peer(Corpus(name="zh", lang="zh", folder=zh)).search("学费是多少")[0].doc_id == "b.md"
+
+
+def test_a_sweep_changes_one_setting_of_the_base_at_a_time() -> None:
+    base = {"rrf_k": "1"}
+    found = sweep.variants(base, sweep.parse(["dense_weight=0.5,0.7", "rrf_k=1,3"]))
+    assert found == [base, {**base, "dense_weight": "0.5"}, {**base, "dense_weight": "0.7"}, {"rrf_k": "3"}]
+    assert [sweep.label(v, base) for v in found] == [
+        "base",
+        "dense_weight=0.5",
+        "dense_weight=0.7",
+        "rrf_k=3",
+    ]
+
+
+TINY = {
+    "chat.md": "# Chat\n\n## Channel prefixes\n\n| prefix | use |\n|---|---|\n| g_ | Group channels |\n"
+    "| loc_ | Location channels |\n",
+    "travel.md": "# Travel\n\n## Hotels\n\nHotel stays are reimbursable up to $300 per night.\n",
+}
+
+
+@pytest.mark.timeout(300)
+async def test_a_tiny_quality_run_measures_every_system_and_reuses_its_index(tmp_path: Path) -> None:
+    folder = write_pages(tmp_path / "pages", TINY)
+    part = Part(
+        corpus=Corpus(name="tiny", lang="en", folder=folder),
+        cases=[
+            Case(
+                kind="single", question="Hotel cost per night?", gold={"travel.md": ["up to $300 per night"]}
+            ),
+            Case(
+                kind="follow-up",
+                question="And for location channels?",
+                history=["What is the prefix of group channels?"],
+                gold={"chat.md": ["Location channels"]},
+            ),
+        ],
+        unanswerable={"off-topic": ["What is the boiling point of mercury?"]},
+        answers=True,
+    )
+    first, again = Results(), Results()
+    await measure_part(tmp_path / "work", part, bench_settings(tmp_path), first)
+    await measure_part(tmp_path / "work", part, bench_settings(tmp_path), again)
+    systems = {(r.kind, r.system) for r in first.rows}
+    assert systems == {(k, s) for k in ("single", "follow-up", "all") for s in [*MODES, PEER]}
+    assert all(r.evidence == 1.0 for r in first.rows if r.kind == "single" or r.system == PEER)
+    assert [a.n for a in first.answers] == [2, 1] and first.timings[0].embedded > 0
+    assert again.timings[0].embedded == 0 and len(list((tmp_path / "work" / "quality").iterdir())) == 1
+    assert again.rows == first.rows
+    assert "| tiny | single | 1 |" in quality_report.section(first, "cmd")

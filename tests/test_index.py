@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from qdrant_client import AsyncQdrantClient
 
-from knowledge.index.base import PAYLOAD_INDEXES, HybridQuery, Index, IndexUnavailable
+from knowledge.index.base import PAYLOAD_INDEXES, ChunkRange, HybridQuery, Index, IndexUnavailable
 from knowledge.index.edge import EdgeIndex
 from knowledge.index.factory import open_index
 from knowledge.index.server import ServerIndex
@@ -222,6 +222,27 @@ async def test_document_chunks_in_order_and_filtered(index: Index) -> None:
     await index.replace_document("wiki", "a", items[::-1])
     assert [c.chunk_no for c in await index.document_chunks("wiki", "a", ["group:eng"])] == [0, 1, 2, 3]
     assert await index.document_chunks("wiki", "a", ["public"]) == []
+
+
+async def test_chunk_ranges_are_read_under_the_access_filter(index: Index) -> None:
+    items = chunks("a", 6)
+    for item in items[2:4]:  # one document, chunks of two acls
+        item.chunk.acl = ["group:finance"]
+    await index.replace_document("wiki", "a", items)
+    await index.replace_document("wiki", "b", chunks("b", 3))
+    ranges = [ChunkRange(source_id="wiki", doc_id="a", first=1, last=4)]
+    ranges.append(ChunkRange(source_id="wiki", doc_id="b", first=2, last=9))  # past the end: what exists
+
+    def numbers(found: list[Chunk]) -> list[tuple[str, int]]:
+        return sorted((c.doc_id, c.chunk_no) for c in found)
+
+    public = await index.chunk_ranges(ranges, ["public"])
+    assert numbers(public) == [("a", 1), ("a", 4), ("b", 2)]
+    assert numbers(await index.chunk_ranges(ranges, ["group:finance"])) == [("a", 2), ("a", 3)]
+    both = await index.chunk_ranges(ranges, ["public", "group:finance"])
+    assert numbers(both) == [("a", 1), ("a", 2), ("a", 3), ("a", 4), ("b", 2)]
+    assert next(c for c in both if c.chunk_no == 3) == items[3].chunk
+    assert await index.chunk_ranges([], ["public"]) == []
 
 
 async def test_query_without_vectors_finds_nothing(index: Index) -> None:

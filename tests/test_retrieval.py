@@ -1,11 +1,11 @@
-"""Fusion, neighbour merging and diversification: pure functions over typed hits."""
+"""Fusion and diversification: pure functions over typed hits (windows: tests/test_windows.py)."""
 
 from datetime import UTC, datetime
 
 import pytest
 
 from knowledge.models import Chunk, ScoredChunk
-from knowledge.retrieval import diversify, join_overlapping, merge_neighbours, weighted_rrf
+from knowledge.retrieval import diversify, weighted_rrf
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -44,32 +44,3 @@ def test_weighted_rrf_rewards_agreement() -> None:
 def test_diversify_caps_chunks_per_document() -> None:
     hits = [hit("a", i) for i in range(5)] + [hit("b", 0), hit("c", 0)]
     assert ids(diversify(hits, k=4, per_doc=2)) == ["a-0", "a-1", "b-0", "c-0"]
-
-
-def test_neighbours_merge_into_the_better_rank_without_repeating_overlap() -> None:
-    first = hit("a", 3, 0.9, "Travel is booked ahead. Trains are preferred")
-    second = hit("a", 4, 0.5, "Trains are preferred for trips under four hours.")
-    other = hit("b", 0, 0.7)
-    merged = merge_neighbours([second, other, first])
-    assert ids(merged) == ["a-3", "b-0"]
-    assert merged[0].chunk.text == "Travel is booked ahead. Trains are preferred for trips under four hours."
-    assert merged[0].score == 0.9
-
-
-def test_distant_chunks_stay_apart() -> None:
-    assert ids(merge_neighbours([hit("a", 1, 0.9), hit("a", 3, 0.8)])) == ["a-1", "a-3"]
-
-
-@pytest.mark.parametrize(
-    ("first", "second", "joined"),
-    [
-        (
-            "one two three four five six seven",
-            "four five six seven eight",
-            "one two three four five six seven eight",
-        ),
-        ("unrelated text here", "another text", "unrelated text here\nanother text"),
-    ],
-)
-def test_join_overlapping(first: str, second: str, joined: str) -> None:
-    assert join_overlapping(first, second) == joined

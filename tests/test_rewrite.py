@@ -6,7 +6,13 @@ import pytest
 
 from bench.common import DATA
 from knowledge.answering.llm import ChatClient
-from knowledge.answering.rewrite import fallback_standalone, needs_context, standalone_question
+from knowledge.answering.rewrite import (
+    CARRIED_WORDS,
+    content_words,
+    fallback_standalone,
+    needs_context,
+    standalone_question,
+)
 from tests.answer_helpers import make_settings
 from tests.llm_standin import LLMStandin
 
@@ -14,6 +20,7 @@ ANAPHORA = DATA / "handbook" / "questions" / "contextual_anaphora.jsonl"
 PREVIOUS = "What is the prefix for Group Channels in Slack?"
 HISTORY = [(PREVIOUS, "Group channels start with g_ [1].")]
 REWRITTEN = "What is the prefix for Location Channels in Slack?"
+CARRIED = "prefix Group Channels And for the next one?"  # the rule: the thread's content words first
 
 
 @pytest.mark.parametrize(
@@ -40,8 +47,8 @@ def test_needs_context(question: str, needs: bool) -> None:
 @pytest.mark.parametrize(
     ("question", "history", "standalone"),
     [
-        ("And for the next one?", HISTORY, f"{PREVIOUS} And for the next one?"),
-        (" And for the next one? ", [("Older?", "a"), *HISTORY], f"{PREVIOUS} And for the next one?"),
+        ("And for the next one?", HISTORY, CARRIED),
+        (" And for the next one? ", [("Older?", "a"), *HISTORY], CARRIED),
         ("And for the next one?", [], "And for the next one?"),
         (
             " How many days of paid holiday do employees get per year? ",
@@ -52,6 +59,44 @@ def test_needs_context(question: str, needs: bool) -> None:
 )
 def test_fallback_standalone(question: str, history: list[tuple[str, str]], standalone: str) -> None:
     assert fallback_standalone(question, history) == standalone
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("What is the prefix for Group Channels in Slack?", ["prefix", "Group", "Channels", "Slack"]),
+        ("And what about the one after that?", []),
+        ("What is the Slack channel for the CEO? And for the CFO?", ["Slack", "channel", "CEO", "CFO"]),
+        ("中国人民大学文学院前身是什么", ["中国人民大学", "文学院", "前身"]),
+        ("高瓴人工智能学院是什么时候成立的", ["高瓴", "人工智能", "学院", "成立"]),
+    ],
+)
+def test_content_words_name_the_subject_without_question_words(text: str, words: list[str]) -> None:
+    assert content_words(text) == words
+
+
+def test_a_chinese_thread_carries_its_subject_to_every_follow_up_without_piling_up() -> None:
+    history = [("中国人民大学文学院前身是什么", "文学院的前身是华北联合大学文艺学院 [1]。")]
+    for follow_up in [
+        "它成立于哪一年",
+        "有哪些专业",
+        "汉语言专业在培育学生方面的侧重点是什么",
+        "本科生就业情况如何？",
+    ]:
+        standalone = fallback_standalone(follow_up, history)
+        assert standalone.startswith("中国人民大学 文学院") and standalone.endswith(follow_up)
+        assert len(content_words(standalone)) <= CARRIED_WORDS + len(content_words(follow_up))
+        history.append((standalone, "……"))
+
+
+def test_words_the_follow_up_already_has_are_not_carried_again() -> None:
+    history = [("What is the scope of impact for a Manager/Staff level role?", "Across teams [1].")]
+    assert fallback_standalone("What about the level above that?", history) == (
+        "scope impact Manager What about the level above that?"
+    )
+    assert fallback_standalone("学院的院长是谁", [("高瓴人工智能学院是什么时候成立的", "2019年 [1]")]) == (
+        "高瓴 人工智能 学院的院长是谁"
+    )
 
 
 async def test_without_history_the_llm_is_not_asked(tmp_path: Path) -> None:
@@ -78,7 +123,7 @@ async def test_an_unusable_rewrite_falls_back_to_the_rule(tmp_path: Path, reply:
         client = ChatClient(make_settings(tmp_path, llm_base_url=llm.base_url))
         standalone = await standalone_question("And for the next one?", HISTORY, client)
         await client.aclose()
-    assert standalone == f"{PREVIOUS} And for the next one?"
+    assert standalone == CARRIED
 
 
 async def test_a_failing_llm_falls_back_to_the_rule(tmp_path: Path) -> None:
@@ -86,7 +131,7 @@ async def test_a_failing_llm_falls_back_to_the_rule(tmp_path: Path) -> None:
         client = ChatClient(make_settings(tmp_path, llm_base_url=llm.base_url))
         standalone = await standalone_question("And for the next one?", HISTORY, client)
         await client.aclose()
-    assert standalone == f"{PREVIOUS} And for the next one?"
+    assert standalone == CARRIED
     assert len(llm.requests) == 1
 
 
@@ -97,15 +142,12 @@ async def test_a_hanging_llm_falls_back_to_the_rule(tmp_path: Path) -> None:
         standalone = await standalone_question("And for the next one?", HISTORY, client)
         elapsed = time.monotonic() - started
         await client.aclose()
-    assert standalone == f"{PREVIOUS} And for the next one?"
+    assert standalone == CARRIED
     assert elapsed < 5
 
 
 async def test_without_an_llm_the_rule_is_used() -> None:
-    assert (
-        await standalone_question("And for the next one?", HISTORY, None)
-        == f"{PREVIOUS} And for the next one?"
-    )
+    assert await standalone_question("And for the next one?", HISTORY, None) == CARRIED
 
 
 # ----- the handbook's contextual-anaphora questions: `context` is asked first, `question` follows

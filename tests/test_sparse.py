@@ -183,3 +183,20 @@ def test_unknown_mode_rejected() -> None:
 )
 def test_detect_lang(text: str, lang: str) -> None:
     assert detect_lang(text) == lang
+
+
+def weights(encoder: SparseEncoder, heading: str, body: str) -> dict[str, float]:
+    vector = encoder.encode_fields(heading, body)
+    by_index = dict(zip(vector.indices, vector.values, strict=True))
+    return {term: by_index[term_index(term)] for term in encoder.tokenizer.tokens(f"{heading} {body}")}
+
+
+def test_heading_terms_weigh_more_than_body_terms_as_the_setting_says() -> None:
+    plain = SparseEncoder(Tokenizer("bigram"))
+    assert plain.encode_fields("Travel > Hotels", "Book early.") == plain.encode_passage(
+        "Travel > Hotels\nBook early."
+    )
+    boosted = weights(SparseEncoder(Tokenizer("bigram"), heading_weight=3.0), "Hotels", "hotels book early")
+    assert boosted["hotel"] > boosted["book"] == boosted["earli"]  # 1 + 3 counts against 1
+    even = weights(plain, "Hotels", "hotels book early")
+    assert boosted["hotel"] > even["hotel"] and boosted["book"] < even["book"]  # a longer passage

@@ -6,7 +6,6 @@ Either way only valid citations survive, and an answer that cites nothing become
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
@@ -22,6 +21,7 @@ from knowledge.answering.llm import ChatClient, LLMError
 from knowledge.answering.no_answer import no_answer
 from knowledge.answering.prompt import NOT_FOUND, build_messages
 from knowledge.answering.streaming import MarkerFilter
+from knowledge.embedding.base import Embedder
 from knowledge.models import Answer, ScoredChunk
 from knowledge.settings import Settings
 
@@ -63,10 +63,14 @@ def generative_answer(question: str, reply: str, context: PackedContext) -> Answ
 class Answerer:
     """Answers questions from retrieved chunks; owns its LLM client (`close()` or `async with`)."""
 
-    def __init__(self, settings: Settings, llm: ChatClient | None = None) -> None:
-        """Uses `llm`, else a client for `LORE_LLM_BASE_URL` when it is set, else answers extractively."""
+    def __init__(
+        self, settings: Settings, llm: ChatClient | None = None, embedder: Embedder | None = None
+    ) -> None:
+        """Uses `llm`, else a client for `LORE_LLM_BASE_URL` when it is set, else answers extractively;
+        `embedder` (the index's) judges which sentences answer an extractive answer's question."""
         self.settings = settings
         self.llm = llm or (ChatClient(settings) if settings.llm_base_url else None)
+        self.embedder = embedder
         # The brief's choice for sentence matching: jieba words, whatever the index uses for BM25.
         self.tokenizer = default_tokenizer("jieba")
 
@@ -132,8 +136,7 @@ class Answerer:
         yield Final(answer=generative_answer(question, shown.raw, context))
 
     async def _extractive(self, question: str, hits: Sequence[ScoredChunk]) -> Answer:
-        # Off the event loop: jieba loads its dictionary on first use (about a second).
-        return await asyncio.to_thread(extractive_answer, question, hits, self.tokenizer)
+        return await extractive_answer(question, hits, self.embedder, self.tokenizer)
 
     async def close(self) -> None:
         """Close the LLM client, if any."""

@@ -136,7 +136,7 @@ def citation(n: int, hit: ScoredChunk, around: str | None = None) -> Citation:
         source=chunk.source_id,
         title=chunk.title,
         url=chunk.url,
-        snippet=snippet(chunk.text, around),
+        snippet=snippet(hit.text, around),
         score=hit.score,
         updated_at=chunk.updated_at,
     )

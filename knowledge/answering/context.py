@@ -1,4 +1,4 @@
-"""Pack retrieved chunks into numbered sources that fit the prompt's token budget."""
+"""Pack retrieved hits (their windows) into numbered sources that fit the prompt's token budget."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class Source(BaseModel):
 
     n: int = Field(ge=1, description="The number the prompt gives this source.")
     hit: ScoredChunk
-    text: str = Field(description="The chunk text as packed, possibly truncated.")
+    text: str = Field(description="The hit's text (its window) as packed, possibly truncated.")
     truncated: bool = False
 
     @property
@@ -69,8 +69,8 @@ def _join(rendered: str, block: str) -> str:
 
 
 def _fit(rendered: str, n: int, hit: ScoredChunk, budget: int) -> str | None:
-    """The chunk text cut so that source `n` still fits after `rendered`; None if too little would remain."""
-    full = hit.chunk.text.strip()
+    """The hit's text cut so that source `n` still fits after `rendered`; None if too little would remain."""
+    full = hit.text.strip()
     room = budget - count_tokens(_join(rendered, render_source(n, hit, ""))) - 1  # 1 for the ellipsis
     while room >= MIN_TRUNCATED_TOKENS:
         text = truncate_tokens(full, room).rstrip() + "…"
@@ -87,7 +87,7 @@ def pack(hits: Sequence[ScoredChunk], budget: int) -> PackedContext:
     rendered = ""
     for hit in hits:
         n = len(sources) + 1
-        text = hit.chunk.text.strip()
+        text = hit.text.strip()
         candidate = _join(rendered, render_source(n, hit, text))
         if count_tokens(candidate) <= budget:
             sources.append(Source(n=n, hit=hit, text=text))

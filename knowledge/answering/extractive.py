@@ -1,126 +1,96 @@
-"""Answers without an LLM: the sentences of the top sources that best match the question, each cited.
+"""Answers without an LLM: the passages of the top sources that answer the question, each cited; else
+an honest `no_answer`.
 
-A sentence scores by the question terms it contains, each weighted by how rare it is among the candidate
-sentences (IDF-ish), as a share of the question's total weight ("coverage"), plus a small bonus for the
-source's retrieval rank. Deterministic: ties break on rank, then position.
+The top sources' text (each hit's window) is cut into quotable units (`quoting.units`); the units that
+cover most of the question are embedded and scored by their dense similarity to the question, that
+coverage and their hit's rank (`quoting.relevance`); the best become passages (`quoting.compose`).
+Nothing is quoted unless the best unit is evidence enough and the sources mention what the question names
+(`quoting.names`). Deterministic for given vectors: ties break on rank, then position.
 """
 
 from __future__ import annotations
 
-import math
-from collections import Counter
+import asyncio
+import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import cache
+
+import numpy as np
 
 from knowledge.answering.citations import citation
 from knowledge.answering.no_answer import no_answer
-from knowledge.answering.sentences import ELLIPSIS, split_sentences
+from knowledge.answering.quoting.compose import passages
+from knowledge.answering.quoting.names import unmentioned
+from knowledge.answering.quoting.relevance import Scored, shortlist, with_dense
+from knowledge.answering.quoting.terms import default_tokenizer, subject_terms
+from knowledge.answering.quoting.units import Unit, quotable
+from knowledge.embedding.base import Embedder, EmbeddingError
 from knowledge.models import Answer, ScoredChunk
-from knowledge.sparse import CjkMode, Tokenizer
+from knowledge.sparse import Tokenizer
+
+log = logging.getLogger(__name__)
 
 CANDIDATE_SOURCES = 5
-MAX_SENTENCES = 3
-MIN_COVERAGE = 0.25  # below this share of the question's weight a sentence does not answer it
-KEEP_RATIO = 0.6  # a second or third sentence needs this share of the best sentence's score
-RANK_BONUS = 0.15  # added to the best source's sentences, halved for the second, and so on
-NEAR_DUPLICATE = 0.7  # Jaccard overlap of terms above which a sentence repeats one already picked
-MAX_SENTENCE_CHARS = 400
-MIN_TERMS = 2  # headings and fragments carry too little to quote alone
 
-# Function words jieba keeps as tokens; they match everything and answer nothing.
-_CJK_FUNCTION_TEXT = """
-    的 了 是 在 有 和 与 及 或 吗 呢 吧 啊 么 什么 怎么 怎样 如何 哪 哪些 哪个 哪里 多少 几
-    我 你 您 我们 你们 他 她 它 这 那 这个 那个 请问 可以 能 会 要 需要 应该 为什么 谁 时候
-"""
-CJK_FUNCTION_WORDS: frozenset[str] = frozenset(_CJK_FUNCTION_TEXT.split())
+__all__ = ["default_tokenizer", "extractive_answer", "quote"]
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A sentence of one of the top sources, with its terms."""
-
-    rank: int
-    position: int
-    text: str
-    terms: frozenset[str]
-
-
-@cache
-def default_tokenizer(cjk: CjkMode = "jieba") -> Tokenizer:
-    """One shared tokenizer per CJK mode (jieba loads its dictionary once)."""
-    return Tokenizer(cjk=cjk)
-
-
-def _terms(tokenizer: Tokenizer, text: str) -> frozenset[str]:
-    return frozenset(t for t in tokenizer.tokens(text) if t not in CJK_FUNCTION_WORDS)
-
-
-def candidates(hits: Sequence[ScoredChunk], tokenizer: Tokenizer) -> list[Candidate]:
-    """Quotable sentences of the top sources: no headings, no fragments."""
-    found: list[Candidate] = []
-    for rank, hit in enumerate(hits[:CANDIDATE_SOURCES]):
-        for position, sentence in enumerate(split_sentences(hit.chunk.text)):
-            if sentence.startswith("#"):
-                continue
-            terms = _terms(tokenizer, sentence)
-            if len(terms) >= MIN_TERMS:
-                found.append(Candidate(rank, position, sentence, terms))
-    return found
-
-
-def _weights(query: frozenset[str], pool: list[Candidate]) -> dict[str, float]:
-    """IDF-ish weight of each question term over the candidate sentences; unseen terms weigh the most."""
-    df = Counter(t for c in pool for t in c.terms & query)
-    n = len(pool)
-    return {t: math.log(1.0 + n / df[t]) if df[t] else math.log(1.0 + 2.0 * n) for t in query}
-
-
-def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    return len(a & b) / len(a | b) if a | b else 0.0
-
-
-def _quote(sentence: str) -> str:
-    if len(sentence) <= MAX_SENTENCE_CHARS:
-        return sentence
-    return sentence[: MAX_SENTENCE_CHARS - 1].rsplit(" ", 1)[0] + ELLIPSIS
-
-
-def select(question: str, hits: Sequence[ScoredChunk], tokenizer: Tokenizer) -> list[Candidate]:
-    """The 0-3 sentences that answer `question` best, in order of source rank, then position."""
-    query = _terms(tokenizer, question)
-    pool = candidates(hits, tokenizer)
-    if not query or not pool:
-        return []
-    weights = _weights(query, pool)
-    total = sum(weights.values())
-    coverage = {c: sum(weights[t] for t in c.terms & query) / total for c in pool}
-    scored = sorted(
-        ((coverage[c] + RANK_BONUS / (c.rank + 1), c) for c in pool if coverage[c] >= MIN_COVERAGE),
-        key=lambda item: (-item[0], item[1].rank, item[1].position),
-    )
-    picked: list[Candidate] = []
-    for score, cand in scored:
-        if len(picked) == MAX_SENTENCES or score < KEEP_RATIO * scored[0][0]:
-            break
-        if all(_jaccard(cand.terms, p.terms) < NEAR_DUPLICATE for p in picked):
-            picked.append(cand)
-    return sorted(picked, key=lambda c: (c.rank, c.position))
-
-
-def extractive_answer(
-    question: str, hits: Sequence[ScoredChunk], tokenizer: Tokenizer | None = None
+def quote(
+    question: str,
+    hits: Sequence[ScoredChunk],
+    units: Sequence[Unit],
+    ranked: Sequence[Scored],
+    tokenizer: Tokenizer,
 ) -> Answer:
-    """Quote the best 1-3 sentences of the top sources, each followed by its [n]; else `no_answer`."""
-    picked = select(question, hits, tokenizer or default_tokenizer())
-    if not picked:
+    """The answer from `ranked` (best first), or `no_answer` when the best one does not answer."""
+    best = ranked[0] if ranked else None
+    if best is None or not best.answers or not subject_terms(tokenizer, question):
         return no_answer(question, hits)
+    texts = (hit.text for hit in hits[:CANDIDATE_SOURCES])
+    if not best.cross_language and unmentioned(question, texts, tokenizer):
+        return no_answer(question, hits)
+    picked = passages(ranked, units)
     number: dict[int, int] = {}
-    for cand in picked:
-        number.setdefault(cand.rank, len(number) + 1)
-    text = " ".join(f"{_quote(c.text)} [{number[c.rank]}]" for c in picked)
+    for passage in picked:
+        number.setdefault(passage.rank, len(number) + 1)
+    rendered = [(p, p.render()) for p in picked]
+    tabular = any("\n" in text for _, text in rendered)
+    answer = ("\n" if tabular else " ").join(f"{text} [{number[p.rank]}]" for p, text in rendered)
     citations = [
-        citation(n, hits[rank], " ".join(c.text for c in picked if c.rank == rank))
+        citation(n, hits[rank], " ".join(text for p, text in rendered if p.rank == rank))
         for rank, n in number.items()
     ]
-    return Answer(answer=text, mode="extractive", citations=citations)
+    return Answer(answer=answer, mode="extractive", citations=citations)
+
+
+async def similarities(embedder: Embedder, question: str, texts: Sequence[str]) -> dict[str, float]:
+    """The cosine similarity of the question to each text, by the embedder's model (vectors are unit
+    length). Passage vectors go through the embedder, so a cached embedder embeds a text once."""
+    unique = list(dict.fromkeys(texts))
+    if not unique:
+        return {}
+    query = np.asarray(await embedder.embed_query(question), dtype=np.float32)
+    vectors = np.asarray(await embedder.embed_passages(unique), dtype=np.float32)
+    return {text: float(v) for text, v in zip(unique, vectors @ query, strict=True)}
+
+
+async def extractive_answer(
+    question: str,
+    hits: Sequence[ScoredChunk],
+    embedder: Embedder | None = None,
+    tokenizer: Tokenizer | None = None,
+) -> Answer:
+    """Quote the best 1-3 passages of the top sources, each followed by its [n]; else `no_answer`.
+
+    Without `embedder` (or when it fails) coverage decides alone, more strictly."""
+    tokenizer = tokenizer or default_tokenizer()
+    units = quotable(hits, CANDIDATE_SOURCES)
+    # Off the event loop: tokenising (jieba loads its dictionary on first use, about a second).
+    short = await asyncio.to_thread(shortlist, question, units, tokenizer)
+    similarity: dict[str, float] | None = None
+    if embedder is not None and short:
+        try:
+            similarity = await similarities(embedder, question, [s.unit.text for s in short])
+        except EmbeddingError as exc:
+            log.warning("embedding the answer's candidate sentences failed, matching terms only: %s", exc)
+    ranked = with_dense(short, similarity)
+    return await asyncio.to_thread(quote, question, hits, units, ranked, tokenizer)

@@ -1,7 +1,8 @@
 """Follow-ups made standalone: "and for the next one?" becomes a question retrieval can answer.
 
 With an LLM, the model rewrites the follow-up from the conversation; without one (or when it fails or is
-slow), a deterministic rule prefixes the previous standalone question when the follow-up leans on it.
+slow), a deterministic rule carries the content words of the thread (its subject first) in front of a
+follow-up that leans on it.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import re
 from collections.abc import Sequence
 
 from knowledge.answering.citations import renumber
+from knowledge.answering.function_words import CJK_FUNCTION_WORDS
 from knowledge.answering.llm import ChatClient, LLMError
 from knowledge.answering.prompt import ChatMessage
-from knowledge.sparse import ENGLISH_STOPWORDS, detect_lang
+from knowledge.sparse import CJK_CHARS, ENGLISH_STOPWORDS, Tokenizer, detect_lang
 from knowledge.tokens import truncate_tokens
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,9 @@ FOLLOW_UP_OPENINGS = ("and ", "what about", "how about", "also", "but ", "same "
 ANAPHORA_CJK = ("这", "那", "它", "他们", "她们", "呢", "还有", "下一个", "上一个", "前者", "后者", "同样")
 SHORT_CONTENT_WORDS = 2
 SHORT_CJK_CHARS = 8
+CARRIED_WORDS = 3  # content words of the thread a follow-up carries, its subject first (3: measured best)
+_PIECE = re.compile(rf"(?P<cjk>[{CJK_CHARS}]+)|[^\W_]+(?:[-'’][^\W_]+)*")
+_SEGMENTER = Tokenizer("jieba", jieba_search=False)  # for a CJK run, its words as written
 
 SYSTEM = """\
 You rewrite the last message of a conversation into one standalone question that can be understood \
@@ -57,12 +62,41 @@ def needs_context(question: str) -> bool:
     )
 
 
+def refers_back(question: str) -> bool:
+    """True when a question asked in a thread leans on it: `needs_context`, or any Chinese or Japanese
+    question (pro-drop languages leave the subject out instead of naming it with a pronoun)."""
+    return needs_context(question) or detect_lang(question) in ("zh", "ja")
+
+
+def content_words(text: str) -> list[str]:
+    """The words of `text` that name what it is about, in order, once each: no stopwords, question words
+    or references; CJK runs segmented into words (jieba), words of one character left out."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for match in _PIECE.finditer(text):
+        piece = match.group()
+        if match.lastgroup == "cjk":
+            words = [w for w in _SEGMENTER.tokens(piece) if len(w) > 1 and w not in CJK_FUNCTION_WORDS]
+        else:
+            lower = piece.lower()
+            words = [] if lower in ENGLISH_STOPWORDS or lower in ANAPHORA_EN else [piece]
+        for word in words:
+            if word.lower() not in seen:
+                seen.add(word.lower())
+                out.append(word)
+    return out
+
+
 def fallback_standalone(question: str, history: History) -> str:
-    """The deterministic rule: the previous standalone question, then the follow-up, when it needs one."""
-    if not history or not needs_context(question):
-        return question.strip()
-    previous = history[-1][0].strip()
-    return f"{previous} {question.strip()}"
+    """The deterministic rule: a follow-up that leans on the thread gets the thread's content words in
+    front: the first `CARRIED_WORDS` of the previous standalone question (which carries the thread's
+    subject first), less those the follow-up already has. Bounded, so a long thread does not pile up."""
+    asked = question.strip()
+    if not history or not refers_back(asked):
+        return asked
+    words = content_words(history[-1][0])[:CARRIED_WORDS]
+    carried = [w for w in words if w.lower() not in asked.lower()]
+    return " ".join([*carried, asked])
 
 
 def rewrite_messages(question: str, history: History) -> list[ChatMessage]:

@@ -33,6 +33,19 @@ class HybridQuery(BaseModel):
     source_ids: list[str] | None = None
 
 
+class ChunkRange(BaseModel):
+    """Chunks `first`..`last` (inclusive) of one document: the neighbourhood of a hit, for its window."""
+
+    source_id: str
+    doc_id: str
+    first: int = Field(ge=0)
+    last: int = Field(ge=0)
+
+    def numbers(self) -> range:
+        """The chunk numbers of the range."""
+        return range(self.first, self.last + 1)
+
+
 class IndexUnavailable(RuntimeError):
     """The vector store cannot be reached or used; `retryable` tells callers whether to try again."""
 
@@ -61,7 +74,11 @@ class Index(Protocol):
         """Dense and sparse prefetch fused with weighted RRF (or one signal alone), filtered by acl."""
 
     async def document_chunks(self, source_id: str, doc_id: str, grants: list[str]) -> list[Chunk]:
-        """The chunks of one document visible to `grants`, in order (for neighbour merging)."""
+        """The chunks of one document visible to `grants`, in order."""
+
+    async def chunk_ranges(self, ranges: list[ChunkRange], grants: list[str]) -> list[Chunk]:
+        """The chunks of `ranges` that `grants` may read (any order), in one filtered call: the
+        neighbours that context windows join to their hits."""
 
     async def count(self, source_id: str | None = None, grants: list[str] | None = None) -> int:
         """Number of chunks, of one source or of all; only those `grants` may read when given."""

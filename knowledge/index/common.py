@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from knowledge.models import Chunk, IndexedChunk
+from knowledge.index.base import ChunkRange
+from knowledge.models import Chunk, IndexedChunk, point_id
 
 # Points read per scroll page when listing a document's chunks.
 SCROLL_PAGE = 256
@@ -19,6 +20,12 @@ def check_document(source_id: str, doc_id: str, chunks: list[IndexedChunk]) -> N
             raise ValueError(f"chunk of {chunk.source_id}:{chunk.doc_id} given for {source_id}:{doc_id}")
         if chunk.chunk_no != expected_no:
             raise ValueError(f"chunks of {source_id}:{doc_id} must be numbered 0..{len(chunks) - 1}")
+
+
+def range_ids(ranges: list[ChunkRange]) -> list[str]:
+    """The point ids of every chunk in `ranges`, each once (ids are derived from the chunk numbers)."""
+    ids = (point_id(r.source_id, r.doc_id, no) for r in ranges for no in r.numbers())
+    return list(dict.fromkeys(ids))
 
 
 def payload(chunk: Chunk) -> dict[str, Any]:

@@ -14,8 +14,15 @@ from typing import Any, TypeVar, cast
 
 import qdrant_edge as qe
 
-from knowledge.index.base import DENSE, PAYLOAD_INDEXES, SPARSE, HybridQuery, IndexUnavailable
-from knowledge.index.common import SCROLL_PAGE, check_document, chunk_of, payload
+from knowledge.index.base import (
+    DENSE,
+    PAYLOAD_INDEXES,
+    SPARSE,
+    ChunkRange,
+    HybridQuery,
+    IndexUnavailable,
+)
+from knowledge.index.common import SCROLL_PAGE, check_document, chunk_of, payload, range_ids
 from knowledge.models import Chunk, IndexedChunk, ScoredChunk
 
 T = TypeVar("T")
@@ -78,11 +85,22 @@ class EdgeIndex:
         return [ScoredChunk(chunk=chunk_of(p.payload), score=p.score) for p in points]
 
     async def document_chunks(self, source_id: str, doc_id: str, grants: list[str]) -> list[Chunk]:
-        """The chunks of one document visible to `grants`, in order (for neighbour merging)."""
+        """The chunks of one document visible to `grants`, in order."""
         flt = _document_filter(source_id, doc_id, grants=grants)
         shard = await self._opened()
         records = await self._run("reading a document", _scroll_all, shard, flt)
         return sorted((chunk_of(r.payload) for r in records), key=lambda c: c.chunk_no)
+
+    async def chunk_ranges(self, ranges: list[ChunkRange], grants: list[str]) -> list[Chunk]:
+        """The chunks of `ranges` that `grants` may read: one scroll by point id, under the access filter."""
+        ids = range_ids(ranges)
+        if not ids or not grants:
+            return []
+        access = qe.FieldCondition(key="acl", match=qe.MatchAny(any=grants))
+        flt = qe.Filter(must=[qe.HasIdCondition(set(ids)), access])
+        shard = await self._opened()
+        records = await self._run("reading neighbouring chunks", _scroll_all, shard, flt, len(ids))
+        return [chunk_of(r.payload) for r in records]
 
     async def count(self, source_id: str | None = None, grants: list[str] | None = None) -> int:
         """Number of chunks, of one source or of all, only those `grants` may read when given (exact)."""
@@ -161,11 +179,11 @@ def _flush_and_close(shard: qe.EdgeShard) -> None:
     shard.close()
 
 
-def _scroll_all(shard: qe.EdgeShard, flt: qe.Filter) -> list[qe.Record]:
+def _scroll_all(shard: qe.EdgeShard, flt: qe.Filter, page_size: int = SCROLL_PAGE) -> list[qe.Record]:
     records: list[qe.Record] = []
     offset: qe.PointId | None = None
     while True:
-        request = qe.ScrollRequest(offset=offset, limit=SCROLL_PAGE, filter=flt, with_payload=True)
+        request = qe.ScrollRequest(offset=offset, limit=page_size, filter=flt, with_payload=True)
         page, offset = shard.scroll(request)
         records.extend(page)
         if offset is None:

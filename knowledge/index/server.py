@@ -10,9 +10,9 @@ import httpx
 from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import ApiException
 
-from knowledge.index.base import DENSE, SPARSE, HybridQuery, IndexUnavailable
+from knowledge.index.base import DENSE, SPARSE, ChunkRange, HybridQuery, IndexUnavailable
 from knowledge.index.collections import Collections
-from knowledge.index.common import SCROLL_PAGE, check_document, chunk_of, payload
+from knowledge.index.common import SCROLL_PAGE, check_document, chunk_of, payload, range_ids
 from knowledge.models import Chunk, IndexedChunk, ScoredChunk
 
 T = TypeVar("T")
@@ -119,7 +119,7 @@ class ServerIndex:
         return [ScoredChunk(chunk=chunk_of(p.payload), score=p.score) for p in response.points]
 
     async def document_chunks(self, source_id: str, doc_id: str, grants: list[str]) -> list[Chunk]:
-        """The chunks of one document visible to `grants`, in order (for neighbour merging)."""
+        """The chunks of one document visible to `grants`, in order."""
         await self.ensure()
         flt = _document_filter(source_id, doc_id, grants=grants)
         chunks: list[Chunk] = []
@@ -134,6 +134,20 @@ class ServerIndex:
             chunks.extend(chunk_of(record.payload) for record in page)
             if offset is None:
                 return sorted(chunks, key=lambda c: c.chunk_no)
+
+    async def chunk_ranges(self, ranges: list[ChunkRange], grants: list[str]) -> list[Chunk]:
+        """The chunks of `ranges` that `grants` may read: one scroll by point id, under the access filter."""
+        ids: list[models.ExtendedPointId] = list(range_ids(ranges))
+        if not ids or not grants:
+            return []
+        await self.ensure()
+        access = models.FieldCondition(key="acl", match=models.MatchAny(any=grants))
+        flt = models.Filter(must=[models.HasIdCondition(has_id=ids), access])
+        page, _ = await self._guard(
+            "reading neighbouring chunks",
+            self._client.scroll(self._collection, scroll_filter=flt, limit=len(ids), with_payload=True),
+        )
+        return [chunk_of(record.payload) for record in page]
 
     async def count(self, source_id: str | None = None, grants: list[str] | None = None) -> int:
         """Number of chunks, of one source or of all, only those `grants` may read when given (exact)."""

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 from knowledge.access import Directory, Principal
 from knowledge.answering.answerer import Delta, Final
+from knowledge.answering.sentences import snippet
 from knowledge.models import Answer
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
@@ -57,7 +58,7 @@ async def search(args: argparse.Namespace, settings: Settings) -> int:
         print("nothing found in what you can access")
     for n, r in enumerate(results, 1):
         print(f"{n}. {r.title} — {r.source}/{r.doc_id}  (score {r.score:.3f})\n   {r.url}")
-        print("   " + r.text[:300].replace("\n", " ") + ("…" if len(r.text) > 300 else ""))
+        print("   " + snippet(r.text, args.query))  # the window is wide: show where it matches
     return 0
 
 
