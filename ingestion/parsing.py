@@ -2,7 +2,8 @@
 
 Each supported type is read with unstructured's partitioner for it (PDF and xlsx with what those
 partitioners use underneath, see `pdf.py` and `tables.py`). `Title` elements with a depth become the
-heading path of the text that follows them; tables become one line per row with column names.
+heading path of the text that follows them; tables become one line per row with column names; list
+items keep a `- ` in front, so a context window can tell a list and keep it whole (knowledge/windows).
 Everything that goes wrong is a `ParseError` whose `reason` can be shown on the source's status.
 """
 
@@ -165,7 +166,8 @@ def _element_text(element: Element) -> str:
         rendered = render_rows(html_rows(html))
         if rendered.strip():
             return rendered.strip()
-    return str(element.text or "").strip()
+    text = str(element.text or "").strip()
+    return f"- {text}" if text and element.category == "ListItem" else text
 
 
 def sections_from(items: list[_Item]) -> list[Section]:

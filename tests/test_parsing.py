@@ -189,6 +189,17 @@ def test_pptx_one_section_per_slide(parsed: dict[str, ParsedDocument]) -> None:
     ]
 
 
+def test_list_items_keep_a_bullet(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("# Page\n\nSteps:\n\n- Open the form\n- Sign it\n\n1. First\n2. Second\n\nDone.\n")
+    html = tmp_path / "page.html"
+    html.write_text("<h1>Page</h1><p>Steps:</p><ul><li>Open the form</li><li>Sign it</li></ul><p>Done.</p>")
+    for path in (page, html):
+        text = parse_file(path, max_bytes=MAX).sections[0].text
+        assert "Steps:\n\n- Open the form\n\n- Sign it" in text and text.endswith("Done.")
+    assert "- First\n\n- Second" in parse_file(page, max_bytes=MAX).sections[0].text
+
+
 def test_no_empty_sections(parsed: dict[str, ParsedDocument]) -> None:
     assert all(s.text.strip() for doc in parsed.values() for s in doc.sections)
 
