@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from pydantic import BaseModel
 
@@ -50,8 +51,15 @@ class Gate:
     it holds across API replicas. A key that holds `user:EMAIL` also holds that person's groups in the
     directory file, as the file says at the moment of the request."""
 
-    def __init__(self, api_keys: ApiKeys, store: KeyValue, directory: DirectoryFile | None = None) -> None:
+    def __init__(
+        self,
+        api_keys: ApiKeys,
+        store: KeyValue,
+        directory: DirectoryFile | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.api_keys = api_keys
+        self.clock = clock
         self.store = store
         self.directory = directory or DirectoryFile(None)
 
@@ -72,19 +80,35 @@ class Gate:
         return key if grants == key.grants else key.model_copy(update={"grants": grants})
 
     async def charge(self, key: ApiKey) -> Refusal | None:
-        """Count one request of `key` in this minute's window (shared by every replica, the HTTP API and
-        MCP); the refusal when that goes over the key's rate limit."""
+        """Count one request of `key` (shared by every replica, the HTTP API and MCP); the refusal when that
+        goes over the key's rate limit. The count is a sliding minute: this minute's requests plus the last
+        minute's weighted by how much of it still lies inside the past 60 seconds, so a burst that straddles
+        the turn of a minute is refused like any other."""
         if not key.rate_limit:
             return None
-        now = time.time()
-        window = int(now // WINDOW)
-        count = await self.store.incr(keys.api_rate(key.id, window), WINDOW * 2)
-        if count <= key.rate_limit:
+        now = self.clock()
+        window, into = divmod(now, WINDOW)
+        counter = keys.api_rate(key.id, int(window))
+        count = await self.store.incr(counter, WINDOW * 2)
+        before = int(await self.store.get(keys.api_rate(key.id, int(window) - 1)) or 0)
+        if count + before * (1 - into / WINDOW) <= key.rate_limit:
             return None
+        await self.store.incr(counter, WINDOW * 2, by=-1)  # a refused request uses nothing up
+        wait = _wait(count, before, into, key.rate_limit)
         return Refusal(
             status=429,
             code="rate_limited",
             message=f"this key may make {key.rate_limit} requests a minute; wait and try again, "
             "or ask an admin for a key with a higher limit",
-            retry_after=max(1, int((window + 1) * WINDOW - now) + 1),
+            retry_after=max(1, int(wait) + 1),
         )
+
+
+def _wait(count: int, before: int, into: float, limit: int) -> float:
+    """Seconds until a request refused as the `count`th of this minute (`into` seconds in, `before` requests
+    the minute before) would be let in: when enough of the last minute has slid out, or, when this minute
+    is full by itself, once enough of it has slid out of the next."""
+    if count <= limit:  # the last minute's share is what is over (so `before` > 0)
+        return (1 - into / WINDOW - (limit - count) / before) * WINDOW
+    kept = count - 1
+    return WINDOW - into + max(0.0, 1 - (limit - 1) / kept) * WINDOW

@@ -8,6 +8,8 @@ import re
 import pytest
 from qdrant_client import AsyncQdrantClient
 
+from api.auth import Gate, Refusal
+from knowledge.apikeys import ApiKey, open_keys
 from knowledge.index.server import ServerIndex
 from knowledge.kv.base import KeyValue
 from knowledge.service import Knowledge
@@ -15,6 +17,7 @@ from knowledge.settings import Settings
 from tests.api_harness import serving_api
 from tests.bot_harness import FINANCE_WORDS
 from tests.conftest import free_port
+from tests.kv_helpers import FakeClock
 from tests.llm_standin import LLMStandin
 
 PAYROLL = {"query": "When does payroll run, and how big is the Zorblax bonus pool?"}
@@ -142,8 +145,27 @@ async def test_each_key_has_its_own_rate_limit(
             body = await refused.json()
         other_status, _ = await api.post("/v1/search", PAYROLL, other)
     assert statuses == [200, 200, 429] and refused.status == 429
-    assert 1 <= retry_after <= 61 and body["error"] == "rate_limited"
+    assert 1 <= retry_after <= 91 and body["error"] == "rate_limited"  # this minute, then half the next
     assert other_status == 200
+
+
+async def test_a_burst_across_the_turn_of_a_minute_is_refused(
+    settings: Settings, store: KeyValue, clock: FakeClock
+) -> None:
+    api_keys = open_keys(settings, store)
+    _, secret = await api_keys.create("bursty", [], 2, "test")
+    gate = Gate(api_keys, store, clock=clock)
+    clock.now = 60 * 1000 + 59.5  # half a second before a minute turns
+    first = [await gate.admit(f"Bearer {secret}") for _ in range(2)]
+    clock.advance(1)  # the third request falls into the next minute
+    third = await gate.admit(f"Bearer {secret}")
+    assert isinstance(third, Refusal) and third.status == 429 and third.retry_after
+    clock.advance(third.retry_after - 1.5)  # just before the time it names: still too early
+    early = await gate.admit(f"Bearer {secret}")
+    clock.advance(1.5)  # at the time it names: in
+    later = await gate.admit(f"Bearer {secret}")
+    assert all(isinstance(k, ApiKey) for k in first) and isinstance(later, ApiKey)
+    assert isinstance(early, Refusal)
 
 
 async def test_the_openapi_document_is_served_without_a_key(loaded_kb: Knowledge, settings: Settings) -> None:

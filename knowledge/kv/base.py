@@ -24,8 +24,8 @@ class KeyValue(Protocol):
         """Set `key` only if it is absent (atomically, across replicas); True iff this call set it."""
         ...
 
-    async def incr(self, key: str, ttl: float) -> int:
-        """Add one and return the new count; a new counter expires after `ttl` seconds."""
+    async def incr(self, key: str, ttl: float, by: int = 1) -> int:
+        """Add `by` (one unless told) and return the new count; a new counter expires after `ttl` seconds."""
         ...
 
     async def delete(self, key: str) -> None:

@@ -43,13 +43,13 @@ class MemoryStore:
             self._data[key] = ("1", self._expiry(ttl))
             return True
 
-    async def incr(self, key: str, ttl: float) -> int:
+    async def incr(self, key: str, ttl: float, by: int = 1) -> int:
         async with self._lock:
             current = self._live(key)
             if current is None:
-                self._data[key] = ("1", self._expiry(ttl))
-                return 1
-            count = int(current) + 1
+                self._data[key] = (str(by), self._expiry(ttl))
+                return by
+            count = int(current) + by
             self._data[key] = (str(count), self._data[key][1])
             return count
 

@@ -49,10 +49,10 @@ class RedisStore:
         done = await self._call(lambda: self._redis.set(key, "1", nx=True, px=max(1, int(ttl * 1000))))
         return bool(done)
 
-    async def incr(self, key: str, ttl: float) -> int:
+    async def incr(self, key: str, ttl: float, by: int = 1) -> int:
         async def run() -> int:
             async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.incr(key)
+                pipe.incrby(key, by)
                 pipe.expire(key, max(1, int(ttl)), nx=True)
                 count, _ = await pipe.execute()
             return int(count)
