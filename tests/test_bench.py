@@ -159,6 +159,16 @@ def test_a_table_row_counts_in_lores_rendering_and_in_the_pages() -> None:
     assert not score(case, [read("chat.md", "Member: CFO; Channel: #ciso")]).rr10
 
 
+def test_a_gold_span_with_link_targets_counts_in_lores_rendering_and_in_the_pages() -> None:
+    row = "| Executive | [Chief People Officer](/job-families/people-group/chief-people/) | Division |"
+    case = Case(kind="k", question="?", gold={"structure.md": [row]})
+    lore = "Level: Executive; Example(s): Chief People Officer; Scope of impact: Division"
+    assert score(case, [read("structure.md", lore)]).rr10
+    assert score(case, [read("structure.md", row)]).rr10
+    other = "Level: Executive; Example(s): Chief Legal Officer; Scope: Team"
+    assert not score(case, [read("structure.md", other)]).rr10
+
+
 def test_the_peer_cuts_512_token_windows_that_overlap_by_50() -> None:
     text = " ".join(f"word{i}" for i in range(1200))
     windows = [encoding().encode(w) for w in token_windows(text)]

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from bench.common import normalise
 from bench.quality.cases import Case, CrossCase
-from bench.quality.rule import holds, renderings
+from bench.quality.rule import holds, renderings, unlinked
 from bench.quality.thread import Threads
 from knowledge.access import Principal
 from knowledge.models import Answer
@@ -43,7 +43,7 @@ class AnswerRow(BaseModel):
 def holds_span(answer: Answer, case: Case) -> bool:
     """True when the answer's text (citation markers removed) holds one of the case's gold spans."""
     texts = renderings(_MARKER.sub(" ", answer.answer))
-    return any(holds(normalise(span), texts) for spans in case.gold.values() for span in spans)
+    return any(holds(normalise(unlinked(span)), texts) for spans in case.gold.values() for span in spans)
 
 
 async def ask(kb: Knowledge, threads: Threads, question: str, asked: Sequence[str] = ()) -> Answer:

@@ -11,7 +11,8 @@ span.
 Spans match as `bench.retrieval.span_in` says (80% of the words, in order, in runs of two or more). Lore
 renders a table row with its column names ("Member: CISO; Channel: #ciso") where the page, and so the gold
 span and the peer's chunk, has "| CISO | #ciso |": a text is also tried without those names, so the same
-words in either rendering count alike.
+words in either rendering count alike. Markdown link targets are dropped from spans and texts alike (gold
+spans are copied from the page's Markdown; Lore's parsed text keeps a link's words, not its target).
 """
 
 from __future__ import annotations
@@ -30,10 +31,22 @@ DEPTH = 10  # hits asked of each ranking: MRR@10
 
 
 _COLUMN_NAME = re.compile(r"(^|; )[^:;\n]{1,60}: ", re.MULTILINE)
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+
+
+def unlinked(text: str) -> str:
+    """`text` with each Markdown link `[words](target)` reduced to its words.
+
+    Gold spans are copied from the page's Markdown, link targets and all; a parsed page (Lore's) keeps a
+    link's words and drops its target, so a row like "Executive | [Chief People Officer](/job-families/...)"
+    would never match the same row as Lore renders it. Both sides are compared without targets.
+    """
+    return _LINK.sub(r"\1", text)
 
 
 def renderings(text: str) -> list[list[str]]:
-    """The words of `text`, and the words of it without the column names of table rows."""
+    """The words of `text` (without link targets), and of it without the column names of table rows."""
+    text = unlinked(text)
     bare = _COLUMN_NAME.sub(r"\1", text)
     return [normalise(text)] if bare == text else [normalise(text), normalise(bare)]
 
@@ -82,7 +95,7 @@ class Score(BaseModel):
 def score(case: Case, reads: list[Read]) -> Score:
     """Evidence, reciprocal rank@10 and recall@5 of one ranking for `case`."""
     kept = [(r.doc_id, renderings(r.text)) for r in budgeted(reads)]
-    spans = [(doc, normalise(s)) for doc, ss in case.gold.items() for s in (ss or [""])]
+    spans = [(doc, normalise(unlinked(s))) for doc, ss in case.gold.items() for s in (ss or [""])]
 
     def evidence(doc: str, texts: list[list[str]]) -> bool:
         return any(doc == page and holds(span, texts) for page, span in spans)
