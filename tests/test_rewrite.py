@@ -7,7 +7,7 @@ import pytest
 from bench.common import DATA
 from knowledge.answering.llm import ChatClient
 from knowledge.answering.rewrite import (
-    CARRIED_WORDS,
+    cjk_phrases,
     content_words,
     fallback_standalone,
     needs_context,
@@ -84,9 +84,18 @@ def test_a_chinese_thread_carries_its_subject_to_every_follow_up_without_piling_
         "本科生就业情况如何？",
     ]:
         standalone = fallback_standalone(follow_up, history)
-        assert standalone.startswith("中国人民大学 文学院") and standalone.endswith(follow_up)
-        assert len(content_words(standalone)) <= CARRIED_WORDS + len(content_words(follow_up))
+        assert standalone == f"中国人民大学文学院前身 {follow_up}"
         history.append((standalone, "……"))
+
+
+def test_cjk_phrases_keep_a_name_jieba_cuts_whole() -> None:
+    assert cjk_phrases("中国人民大学应用经济学院是在哪一年组建的")[0] == "中国人民大学应用经济学院"
+    assert cjk_phrases("国学院有哪些下设系别")[0] == "国学院"
+
+
+def test_a_chinese_follow_up_to_an_english_question_carries_its_words() -> None:
+    history = [("When was the Gaoling School of AI founded?", "2019 [1]")]
+    assert fallback_standalone("它的院长是谁", history) == "Gaoling School AI 它的院长是谁"
 
 
 def test_words_the_follow_up_already_has_are_not_carried_again() -> None:
@@ -95,7 +104,7 @@ def test_words_the_follow_up_already_has_are_not_carried_again() -> None:
         "scope impact Manager What about the level above that?"
     )
     assert fallback_standalone("学院的院长是谁", [("高瓴人工智能学院是什么时候成立的", "2019年 [1]")]) == (
-        "高瓴 人工智能 学院的院长是谁"
+        "高瓴人工智能学院 学院的院长是谁"
     )
 
 
