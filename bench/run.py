@@ -2,7 +2,7 @@
 docs/benchmarks.md.
 
     .venv/bin/python -m bench.run [--quick]
-        [--only quality,retrieval,index,windows,ingest,bot,audience,sync,federation,connectors]
+        [--only quality,retrieval,index,windows,ingest,bot,audience,busy,sync,federation,connectors]
         [--out FILE]
 
 The quality section (bench/quality/: every kind of question against a BM25 peer, and extractive answers)
@@ -28,6 +28,7 @@ from pathlib import Path
 from bench import (
     audience,
     bot_latency,
+    busy_latency,
     connectors,
     federation,
     index_speed,
@@ -204,6 +205,9 @@ async def run(args: argparse.Namespace) -> str:
     if "audience" in only:
         measured = await audience.measure(1000, 3000, runs=1 if args.quick else 3)
         sections.append(audience.report(measured, AUDIENCE_COMMAND))
+    if "busy" in only:
+        busy = [await busy_latency.measure(work / "busy") for _ in range(1 if args.quick else 3)]
+        sections.append(busy_latency.report(busy, BUSY_COMMAND))
     if "windows" in only:
         chunks, questions = (2000, 50) if args.quick else (10_000, 200)
         measured_windows = await window_speed.measure(work / "windows", chunks, questions)
@@ -351,6 +355,7 @@ async def sync_section(data: Path, quick: bool) -> str:
     )
 
 
+BUSY_COMMAND = ".venv/bin/python -m bench.run --only busy --out /tmp/busy-bench.md"
 AUDIENCE_COMMAND = ".venv/bin/python -m bench.run --only audience --out /tmp/audience-bench.md"
 FEDERATION_COMMAND = ".venv/bin/python -m bench.run --only federation --out /tmp/federation-bench.md"
 
@@ -394,7 +399,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small subsets (a smoke run)")
     parser.add_argument(
         "--only",
-        default="quality,index,windows,ingest,bot,audience",
+        default="quality,index,windows,ingest,bot,audience,busy",
         help="sections; retrieval (single_text and CMRC alone), sync, federation and connectors are opt-in",
     )
     parser.add_argument("--data", type=Path, default=DATA, help="the shared data folder")

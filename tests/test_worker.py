@@ -13,7 +13,7 @@ import socket
 import sqlite3
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import pytest
@@ -255,6 +255,45 @@ async def test_a_stopped_worker_hands_its_job_back(
     docs = await context.engine.state.documents("wiki")
     assert len(docs) == 3
     assert await context.engine.index.count("wiki") == sum(d.chunks for d in docs.values())
+
+
+async def reached(gates: Iterable[Gated], when: str) -> None:
+    """Wait (30 s at most) until the first, or every, one of `gates` is reached."""
+    waits = [asyncio.ensure_future(gate.reached.wait()) for gate in gates]
+    _, pending = await asyncio.wait(waits, timeout=30, return_when=when)
+    for wait in pending:
+        wait.cancel()
+    assert when == asyncio.FIRST_COMPLETED or not pending
+
+
+@pytest.mark.parametrize("kb", ["edge"], indirect=True)
+@pytest.mark.parametrize("worker_jobs", [1, 2])
+async def test_a_worker_syncs_as_many_sources_at_once_as_its_setting_says(
+    context: WorkerContext, jobs: ArqJobs, registry: StoreRegistry, folder: Path, redis: str, worker_jobs: int
+) -> None:
+    gates = {name: Gated(FilesConnector([folder], ["public"]), after=0) for name in ("wiki", "notes")}
+    for name in gates:
+        await register(registry, folder, name)
+        await jobs.request_sync(JobRequest(source_id=name))
+    settings = context.settings.model_copy(update={"worker_jobs": worker_jobs})
+    connector_for = lambda source, _: gates[source.id]  # noqa: E731
+    worker = build_worker(
+        dataclasses.replace(context, settings=settings, connector_for=connector_for),
+        redis,
+        handle_signals=False,
+    )
+    running = asyncio.ensure_future(worker.async_run())
+    await reached(gates.values(), asyncio.FIRST_COMPLETED)
+    await asyncio.sleep(1.5)  # three polls of the queue: time for a second job to start if it may
+    started = sorted(name for name, gate in gates.items() if gate.reached.is_set())
+    assert len(started) == worker_jobs and len((await jobs.status()).running) == worker_jobs
+    for gate in gates.values():
+        gate.gate.set()
+    await reached(gates.values(), asyncio.ALL_COMPLETED)  # the other one runs once a job is free
+    worker.handle_sig(signal.SIGTERM)
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    await worker.close()
 
 
 async def test_a_sync_that_takes_too_long_stops_and_says_so(

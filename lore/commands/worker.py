@@ -14,7 +14,7 @@ from aiohttp import web
 from arq.worker import Worker
 
 from ingestion.source_jobs import WorkerContext
-from ingestion.worker import MAX_JOBS, build_worker, gauge_queue, work, working
+from ingestion.worker import build_worker, gauge_queue, work, working
 from knowledge.jobs_arq import ArqJobs
 from knowledge.kv.redis import RedisStore
 from knowledge.metrics import Metrics
@@ -53,8 +53,8 @@ async def worker(args: argparse.Namespace, settings: Settings) -> int:
                     f"; NOT serving /metrics: port {port} is unusable ({exc.strerror}), see LORE_METRICS_PORT"
                 )
             print(
-                f"Lore worker: running up to {MAX_JOBS} jobs at a time{served}. Ctrl-C or SIGTERM stops it "
-                "(running jobs finish or are handed back).",
+                f"Lore worker: running up to {settings.worker_jobs} jobs at a time{served}. Ctrl-C or "
+                "SIGTERM stops it (running jobs finish or are handed back).",
                 file=sys.stderr,
                 flush=True,
             )
