@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from bench.common import bench_settings
 from ingestion.parse_pool import ParsePool
-from ingestion.state import SyncState
+from ingestion.state import FileSyncState
 from knowledge.access import Directory
 from knowledge.directory import DirectoryFile
 from knowledge.kv.memory import MemoryStore
@@ -79,7 +79,7 @@ async def measure(members: int = 1000, workspace_size: int = 3000, runs: int = 3
     with tempfile.TemporaryDirectory(prefix="lore-bench-audience-") as folder:
         settings = bench_settings(Path(folder) / "data")
         async with await Knowledge.open(settings) as kb:
-            state = SyncState(Path(folder) / "state.sqlite")
+            state = FileSyncState(Path(folder) / "state.sqlite")
             await load_docs(sync_engine(kb, ParsePool(workers=0), state), Path(folder))
             await state.close()
             for _ in range(runs):

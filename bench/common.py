@@ -43,7 +43,7 @@ async def ingest(
 ) -> SyncResult:
     """Sync folders or files into `kb` with the same engine as `lore ingest`."""
     parser = ParsePool(workers=workers, timeout=kb.settings.parse_timeout)
-    state = open_state(kb)
+    state = await open_state(kb)
     try:
         result = await sync_engine(kb, parser, state).sync(source, FilesConnector(roots, acl))
         await kb.index.optimize()

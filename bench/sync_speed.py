@@ -124,7 +124,7 @@ async def _timed_sync(kb: Knowledge, data_dir: Path, source: Source) -> tuple[fl
     if await registry.get(source.id) is None:
         await registry.put(source)
     parser = ParsePool(workers=1, timeout=kb.settings.parse_timeout)
-    state = open_state(kb)
+    state = await open_state(kb)
     try:
         context = WorkerContext(
             settings=kb.settings,

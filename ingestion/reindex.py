@@ -28,7 +28,7 @@ from qdrant_client import AsyncQdrantClient
 
 from ingestion.connectors.base import Connector, ListingError
 from ingestion.connectors.registry import connector_for
-from ingestion.state import SyncState
+from ingestion.state import FileSyncState, SyncState, open_sync_state
 from ingestion.sync import SyncEngine
 from knowledge.index.base import Index
 from knowledge.index.collections import Collections, physical_name
@@ -90,7 +90,7 @@ def _forget(database: Path) -> None:
 
 async def _adopt_state(settings: Settings, built: Path) -> None:
     """Make the rebuild's sync state the live one, then delete its file."""
-    live = SyncState(settings.data_dir / "sync-state.sqlite")
+    live = await open_sync_state(settings)
     try:
         await live.replace_with(built)
     finally:
@@ -108,7 +108,7 @@ async def _build(
 ) -> tuple[list[str], int]:
     """Fill `index` from every source with a fresh sync state at `state_path`; the summary lines and the
     chunk count. On any failure or cancellation, `undo` removes the new index and the state is deleted."""
-    state = SyncState(state_path)
+    state = FileSyncState(state_path)
     try:
         lines = await _sync_all(registry, engine_for(index, state), settings)
         chunks = await index.count()

@@ -78,3 +78,13 @@ def apikeys() -> str:
 def api_rate(key_id: str, window: int) -> str:
     """Requests made with one API key in one rate-limit window."""
     return f"{PREFIX}apirate:{key_id}:{window}"
+
+
+def sync_state(source_id: str) -> str:
+    """The sync state of one source's documents (a hash: document id -> its state as JSON)."""
+    return f"{PREFIX}syncstate:{source_id}"
+
+
+def sync_state_sources() -> str:
+    """The sources that have a sync state (a hash: source id -> 1)."""
+    return f"{PREFIX}syncstate-sources"

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from ingestion.parse_pool import ParsePool
-from ingestion.state import SyncState
+from ingestion.state import SyncState, open_sync_state
 from ingestion.sync import SyncEngine, SyncLimits
 from knowledge.embedding.base import Embedder
 from knowledge.index.base import Index
@@ -40,9 +40,9 @@ def engine_over(
     )
 
 
-def open_state(kb: Knowledge) -> SyncState:
-    """The per-document sync state under `LORE_DATA_DIR`."""
-    return SyncState(kb.settings.data_dir / "sync-state.sqlite")
+async def open_state(kb: Knowledge) -> SyncState:
+    """The per-document sync state of `kb`'s settings (see `open_sync_state`)."""
+    return await open_sync_state(kb.settings)
 
 
 @asynccontextmanager
@@ -64,6 +64,6 @@ async def open_engine(stack: AsyncExitStack, settings: Settings, kb: Knowledge |
         stack.push_async_callback(kb.close)
     parser = ParsePool(workers=1, timeout=settings.parse_timeout)
     stack.push_async_callback(parser.close)
-    state = open_state(kb)
+    state = await open_state(kb)
     stack.push_async_callback(state.close)
     return sync_engine(kb, parser, state)

@@ -20,7 +20,7 @@ from qdrant_client import AsyncQdrantClient
 
 from ingestion.parse_pool import ParsePool
 from ingestion.source_jobs import WorkerContext, run_sync
-from ingestion.state import SyncState
+from ingestion.state import FileSyncState
 from knowledge.embedding.cache import CachedEmbedder
 from knowledge.index.base import Index
 from knowledge.index.server import ServerIndex
@@ -56,7 +56,7 @@ async def world(
     index = ServerIndex(AsyncQdrantClient(location=":memory:"), "lore", 384)
     await index.ensure()
     kb = Knowledge(settings, index, embedder)
-    state = SyncState(tmp_path / "state.sqlite")
+    state = FileSyncState(tmp_path / "state.sqlite")
     written = writes_through(index) if writes_through else index
     engine = engine_over(settings, written, embedder, ParsePool(workers=0), state)
     registry, told = FileRegistry(settings.data_dir / "sources.json"), Told()

@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from qdrant_client import AsyncQdrantClient
 
 from ingestion.parse_pool import ParsePool
-from ingestion.state import SyncState
+from ingestion.state import FileSyncState, SyncState
 from ingestion.sync import SyncEngine
 from knowledge.embedding.cache import CachedEmbedder, EmbeddingCache
 from knowledge.embedding.local import LocalEmbedder
@@ -167,7 +167,7 @@ async def kb(
 @pytest.fixture
 async def state(tmp_path: Path) -> AsyncIterator[SyncState]:
     """Per-document sync state in a fresh SQLite file."""
-    store = SyncState(tmp_path / "state.sqlite")
+    store = FileSyncState(tmp_path / "state.sqlite")
     yield store
     await store.close()
 
@@ -223,7 +223,7 @@ async def loaded_kb(
     index = ServerIndex(AsyncQdrantClient(location=":memory:"), "lore", 384)
     await index.ensure()
     kb = Knowledge(settings, index, CachedEmbedder(local_model, shared_vectors))
-    state = SyncState(tmp_path / "state.sqlite")
+    state = FileSyncState(tmp_path / "state.sqlite")
     await load_docs(sync_engine(kb, ParsePool(workers=0), state), tmp_path)
     await state.close()
     yield kb

@@ -12,7 +12,7 @@ from typing import Any
 from qdrant_client import AsyncQdrantClient
 
 from ingestion.parse_pool import ParsePool
-from ingestion.state import SyncState
+from ingestion.state import FileSyncState
 from ingestion.worker import WorkerContext, run_worker
 from knowledge.audit import StoreAudit
 from knowledge.embedding.cache import CachedEmbedder
@@ -55,7 +55,7 @@ async def deployed(
     tuned = bot_settings(settings, slack, admins=[ADMIN], redis_url=redis_url)
     kb = Knowledge(tuned, index, embedder)
     registry, audit, jobs = StoreRegistry(store), StoreAudit(store), await ArqJobs.open(redis_url)
-    state = SyncState(tmp_path / "state.sqlite")
+    state = FileSyncState(tmp_path / "state.sqlite")
     engine = sync_engine(kb, ParsePool(workers=0), state)
     worker = WorkerContext(settings=tuned, engine=engine, registry=registry, **context)
     try:

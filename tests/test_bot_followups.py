@@ -17,7 +17,7 @@ from qdrant_client import AsyncQdrantClient
 from bench.common import DATA
 from ingestion.connectors.files import FilesConnector
 from ingestion.parse_pool import ParsePool
-from ingestion.state import SyncState
+from ingestion.state import FileSyncState
 from knowledge.embedding.cache import CachedEmbedder
 from knowledge.index.server import ServerIndex
 from knowledge.kv.memory import MemoryStore
@@ -58,7 +58,7 @@ async def index_gold_pages(kb: Knowledge, tmp_path: Path, pages: set[str]) -> No
     for page in pages:
         (root / page).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(HANDBOOK / "pages" / page, root / page)
-    state = SyncState(tmp_path / "state.sqlite")
+    state = FileSyncState(tmp_path / "state.sqlite")
     result = await sync_engine(kb, ParsePool(workers=0), state).sync(
         "handbook", FilesConnector([root], ["public"])
     )

@@ -12,7 +12,7 @@ from qdrant_client import AsyncQdrantClient
 
 from ingestion.connectors.files import FilesConnector
 from ingestion.parse_pool import ParsePool
-from ingestion.state import SyncState
+from ingestion.state import FileSyncState
 from knowledge.embedding.cache import CachedEmbedder, EmbeddingCache
 from knowledge.embedding.local import LocalEmbedder
 from knowledge.federation import HOP_HEADER, Federation
@@ -38,7 +38,7 @@ async def deployment(name: str, pages: dict[str, str], root: Path, embedder: Cac
     registry = FileRegistry(root / name / "sources.json")
     federation = Federation(registry, 10.0, guard=HostGuard(["127.0.0.1"]))
     kb = Knowledge(settings, index, embedder, federation)
-    state = SyncState(root / f"{name}-state.sqlite")
+    state = FileSyncState(root / f"{name}-state.sqlite")
     docs = FilesConnector([write_pages(root / f"{name}-pages", pages)], ["public"])
     await sync_engine(kb, ParsePool(workers=0), state).sync(f"{name}-docs", docs)
     await state.close()

@@ -5,13 +5,23 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import sys
 import time
 from pathlib import Path
 
-from tests.test_worker import _stored, notes
+from ingestion.state.sqlite import rows_in
+from tests.test_worker import notes
 
 LORE = str(Path(sys.executable).parent / "lore")
+
+
+def _stored(state_db: Path) -> int:
+    """Documents in the embedded sync state file (0 before the table exists or while it is locked)."""
+    try:
+        return len(rows_in(state_db))
+    except sqlite3.OperationalError:
+        return 0
 
 
 def children(pid: int) -> dict[int, str]:

@@ -25,7 +25,7 @@ from ingestion.connectors.base import DocumentRef, ListingError
 from ingestion.connectors.smb import SmbConnector
 from ingestion.connectors.smb_acl import access_of, parse_security_descriptor
 from ingestion.parse_pool import ParsePool
-from ingestion.state import SyncState
+from ingestion.state import FileSyncState
 from knowledge.access import Directory, Principal
 from knowledge.embedding.cache import CachedEmbedder
 from knowledge.index.server import ServerIndex
@@ -317,7 +317,7 @@ async def test_a_sync_skips_a_file_over_the_limit_and_indexes_the_rest(
     limited = smb_settings.model_copy(update={"max_file_mb": 0.002})
     index = ServerIndex(AsyncQdrantClient(location=":memory:"), "lore", 384)
     await index.ensure()
-    state = SyncState(tmp_path / "state.sqlite")
+    state = FileSyncState(tmp_path / "state.sqlite")
     engine = engine_over(limited, index, embedder, ParsePool(workers=0), state)
     result = await engine.sync("share", connector(samba, limited, "limits"))
     assert (result.added, result.failed) == (3, 1)

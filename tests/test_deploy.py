@@ -384,21 +384,19 @@ def test_every_service_selects_pods_on_a_declared_port() -> None:
         assert {p["targetPort"] for p in service["spec"]["ports"]} <= declared
 
 
-def test_worker_has_probes_a_grace_period_and_its_own_volume() -> None:
+def test_workers_have_probes_a_grace_period_and_no_state_of_their_own() -> None:
     worker = find("Deployment", "lore-worker")
     assert pod_spec(worker)["terminationGracePeriodSeconds"] > 25
     (container,) = containers(worker)
     assert container["args"] == ["worker"]
     assert probe(container, "readinessProbe") == ("/healthz", 9108)
     assert probe(container, "livenessProbe") == ("/healthz", 9108)
-    claims = [
-        v["persistentVolumeClaim"]["claimName"]
-        for v in pod_spec(worker)["volumes"]
-        if "persistentVolumeClaim" in v
+    # the sync state is in Redis (tests/test_shared_state.py): nothing per pod to keep, replicas share work
+    assert all("persistentVolumeClaim" not in v for v in pod_spec(worker)["volumes"])
+    assert not [
+        o for o in rendered() if o["kind"] == "PersistentVolumeClaim" and "worker" in o["metadata"]["name"]
     ]
-    assert claims == ["lore-worker-data"] and find("PersistentVolumeClaim", "lore-worker-data")
-    # one writer of the sync state on a ReadWriteOnce volume (see worker.yaml)
-    assert worker["spec"]["replicas"] == 1 and worker["spec"]["strategy"]["type"] == "Recreate"
+    assert worker["spec"]["replicas"] == 2 and worker["spec"]["strategy"]["type"] == "RollingUpdate"
 
 
 def test_api_listens_on_all_interfaces_with_probes() -> None:

@@ -16,7 +16,7 @@ from bot import render
 from bot.source_form import FormError, fields_from_line, source_from_fields
 from ingestion.connectors.files import FilesConnector
 from ingestion.parse_pool import ParsePool
-from ingestion.state import SyncState
+from ingestion.state import FileSyncState
 from ingestion.sync import SyncEngine
 from ingestion.worker import WorkerContext, run_sync
 from knowledge.access import Principal
@@ -52,7 +52,7 @@ async def remote(
     index = ServerIndex(AsyncQdrantClient(location=":memory:"), "lore", 384)
     await index.ensure()
     kb = Knowledge(settings, index, CachedEmbedder(local_model, shared_vectors))
-    state = SyncState(tmp_path / "remote-state.sqlite")
+    state = FileSyncState(tmp_path / "remote-state.sqlite")
     engine = sync_engine(kb, ParsePool(workers=0), state)
     await engine.sync(
         "hr-handbook", FilesConnector([write_pages(tmp_path / "hr", HR_PAGES)], ["group:employees"])

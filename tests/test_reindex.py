@@ -14,7 +14,7 @@ from bench.sync_speed import HashEmbedder
 from ingestion.connectors.files import FilesConnector
 from ingestion.parse_pool import ParsePool
 from ingestion.reindex import ReindexError, reindex_edge, reindex_server
-from ingestion.state import SyncState
+from ingestion.state import FileSyncState, SyncState
 from ingestion.sync import SyncEngine
 from knowledge.access import Principal
 from knowledge.embedding.base import Embedder
@@ -74,7 +74,7 @@ def engines(settings: Settings, embedder: Embedder) -> object:
 
 async def synced(settings: Settings, index: Index, embedder: Embedder, source: Source) -> int:
     """One normal sync of `source` with the live state; returns how many documents changed."""
-    state = SyncState(settings.data_dir / "sync-state.sqlite")
+    state = FileSyncState(settings.data_dir / "sync-state.sqlite")
     engine = engine_over(settings, index, embedder, ParsePool(workers=0), state)
     result = await engine.sync(source.id, FilesConnector([Path(p) for p in source.location], source.access))
     await state.close()

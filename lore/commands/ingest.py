@@ -100,7 +100,7 @@ async def _sync(
     parser = ParsePool(workers=1, timeout=settings.parse_timeout)
     result: SyncResult | None = None
     async with await Knowledge.open(settings) as kb:
-        state = open_state(kb)
+        state = await open_state(kb)
         engine = sync_engine(kb, parser, state)
         try:
             with Progress(

@@ -1,8 +1,4 @@
-"""What the index holds of each document, per source: the sync engine's memory between runs.
-
-Written per document *after* its chunks are stored, so a sync killed at any point resumes without
-duplicates or holes: at worst a stored document is processed again (its vectors come from the cache).
-"""
+"""The sync state in SQLite under `LORE_DATA_DIR`: one process's (embedded mode)."""
 
 from __future__ import annotations
 
@@ -11,21 +7,10 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from pydantic import BaseModel
+from ingestion.state.model import DocState
 
 
-class DocState(BaseModel):
-    """The indexed version of one document."""
-
-    doc_id: str
-    version: str
-    content_hash: str
-    acl: list[str]
-    chunks: int
-    title: str = ""
-
-
-class SyncState:
+class FileSyncState:
     """Per-document sync state in SQLite under `LORE_DATA_DIR` (embedded mode)."""
 
     def __init__(self, path: Path) -> None:
@@ -101,3 +86,16 @@ class SyncState:
         """Close the database."""
         with self._lock:
             self._db.close()
+
+
+def rows_in(path: Path) -> list[tuple[str, DocState]]:
+    """Every (source id, document state) of the state file at `path` (none when there is no file), read
+    without changing it: for copying into another store."""
+    if not path.exists():
+        return []
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        found = db.execute("SELECT source_id, state FROM docs ORDER BY 1, 2").fetchall()
+    finally:
+        db.close()
+    return [(source, DocState.model_validate_json(state)) for source, state in found]

@@ -1,0 +1,45 @@
+"""Which sync state a process uses: Redis when `LORE_REDIS_URL` is set, else a file in `LORE_DATA_DIR`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from ingestion.state.model import SyncState
+from ingestion.state.shared import SharedSyncState
+from ingestion.state.sqlite import FileSyncState
+from knowledge.kv.redis import RedisStore
+from knowledge.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "sync-state.sqlite"  # the embedded state, under LORE_DATA_DIR
+ADOPTED = ".adopted"  # what a state file is renamed to once Redis holds its rows
+
+
+async def open_sync_state(settings: Settings) -> SyncState:
+    """The per-document sync state: in Redis when `LORE_REDIS_URL` is set (shared by every worker and
+    `lore ingest`), else in `LORE_DATA_DIR/sync-state.sqlite`. With Redis, a state file this host kept
+    before is adopted once: the sources Redis lacks are copied, and the file is renamed `*.adopted`, so a
+    source removed later is never brought back from it."""
+    local = settings.data_dir / STATE_FILE
+    if not settings.redis_url:
+        return FileSyncState(local)
+    shared = SharedSyncState(RedisStore(settings.redis_url), owned=True)
+    try:
+        if await asyncio.to_thread(local.exists):
+            copied = await shared.adopt(local)
+            await asyncio.to_thread(_set_aside, local)
+            log.info("adopted the sync state of %d documents from %s into Redis", copied, local)
+    except BaseException:
+        await shared.close()
+        raise
+    return shared
+
+
+def _set_aside(database: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        path = Path(f"{database}{suffix}")
+        if path.exists():
+            path.replace(Path(f"{database}{suffix}{ADOPTED}"))

@@ -1,0 +1,141 @@
+"""The sync state shared in Redis: two workers with their own data dirs (own embedding caches, no state file)
+on one Redis and one index sync one source in turn; and the state kept by one host before is adopted once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+import pytest
+from qdrant_client import AsyncQdrantClient
+
+from ingestion.parse_pool import ParsePool
+from ingestion.state import STATE_FILE, DocState, FileSyncState, SharedSyncState, open_sync_state
+from ingestion.worker import WorkerContext, run_worker
+from knowledge.access import PUBLIC, Principal
+from knowledge.embedding.cache import CachedEmbedder, EmbeddingCache
+from knowledge.embedding.local import LocalEmbedder
+from knowledge.index.base import Index
+from knowledge.index.server import ServerIndex
+from knowledge.jobs import JobRequest
+from knowledge.jobs_arq import ArqJobs
+from knowledge.kv.base import KeyValue
+from knowledge.kv.redis import RedisStore
+from knowledge.service import Knowledge
+from knowledge.settings import Settings
+from knowledge.sources import Source, StoreRegistry
+from lore.runtime import engine_over
+from tests.conftest import flushed_redis, write_pages
+
+PAGES = {
+    "expenses.md": "# Expenses\n\nExpenses are reimbursed within 30 days of approval.\n",
+    "travel.md": "# Travel\n\nBook flights through the travel desk at least two weeks ahead.\n",
+    "leave.md": "# Leave\n\nParental leave is sixteen weeks, fully paid.\n",
+}
+
+
+def doc(doc_id: str, version: str = "v1") -> DocState:
+    return DocState(doc_id=doc_id, version=version, content_hash="h", acl=[PUBLIC], chunks=1)
+
+
+async def test_the_shared_state_keeps_documents_per_source(store: KeyValue) -> None:
+    state = SharedSyncState(store)
+    await state.put("wiki", doc("a"))
+    await state.put("wiki", doc("b"))
+    await state.put("share", doc("a", "v2"))
+    await state.delete("wiki", "b")
+    assert set(await state.documents("wiki")) == {"a"}
+    assert (await state.documents("share"))["a"].version == "v2"
+    await state.delete("share")
+    assert await state.sources() == ["wiki"] and await state.documents("share") == {}
+
+
+async def test_a_rebuilds_state_replaces_the_shared_one(store: KeyValue, tmp_path: Path) -> None:
+    built = FileSyncState(tmp_path / "rebuilt.sqlite")  # what `lore reindex` filled
+    await built.put("wiki", doc("a", "v2"))
+    await built.close()
+    state = SharedSyncState(store)
+    await state.put("wiki", doc("a"))
+    await state.put("gone", doc("x"))
+    await state.replace_with(tmp_path / "rebuilt.sqlite")
+    assert await state.sources() == ["wiki"] and (await state.documents("wiki"))["a"].version == "v2"
+
+
+async def test_a_hosts_state_file_is_adopted_once(redis_url: str, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, redis_url=redis_url, _env_file=None)  # type: ignore[call-arg]
+    await (await flushed_redis(redis_url)).close()
+    local = FileSyncState(tmp_path / STATE_FILE)  # what this host kept before the state was shared
+    await local.put("wiki", doc("a"))
+    await local.close()
+    shared = await open_sync_state(settings)
+    assert set(await shared.documents("wiki")) == {"a"}
+    await shared.delete("wiki")  # the source is removed later …
+    await shared.close()
+    again = await open_sync_state(settings)
+    assert await again.documents("wiki") == {}  # … and never comes back from the old file
+    await again.close()
+    assert not (tmp_path / STATE_FILE).exists() and (tmp_path / f"{STATE_FILE}.adopted").exists()
+
+
+@pytest.fixture
+async def one_index() -> AsyncIterator[Index]:
+    """One index both workers write into (a Qdrant in this process: no server binary exists here)."""
+    index = ServerIndex(AsyncQdrantClient(location=":memory:"), "lore", 384)
+    await index.ensure()
+    yield index
+    await index.close()
+
+
+@asynccontextmanager
+async def _store(url: str) -> AsyncIterator[RedisStore]:
+    store = RedisStore(url)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def worker_on(
+    stack: AsyncExitStack, data_dir: Path, redis_url: str, index: Index, model: LocalEmbedder
+) -> tuple[WorkerContext, CachedEmbedder]:
+    """A worker's context with its own data dir: its own embedding cache, the shared state and registry."""
+    settings = Settings(data_dir=data_dir, redis_url=redis_url, _env_file=None)  # type: ignore[call-arg]
+    embedder = CachedEmbedder(model, EmbeddingCache(data_dir / "embeddings.sqlite"))
+    stack.callback(embedder.cache.close)
+    parser = ParsePool(workers=0, timeout=settings.parse_timeout)
+    stack.push_async_callback(parser.close)
+    state = await open_sync_state(settings)
+    stack.push_async_callback(state.close)
+    store = await stack.enter_async_context(_store(redis_url))
+    engine = engine_over(settings, index, embedder, parser, state)
+    return WorkerContext(settings=settings, engine=engine, registry=StoreRegistry(store)), embedder
+
+
+async def test_a_second_worker_resyncs_only_what_changed_and_prunes_what_went(
+    redis_url: str, tmp_path: Path, one_index: Index, local_model: LocalEmbedder
+) -> None:
+    await (await flushed_redis(redis_url)).close()
+    folder = write_pages(tmp_path / "wiki", PAGES)
+    async with AsyncExitStack() as stack:
+        a, a_model = await worker_on(stack, tmp_path / "a", redis_url, one_index, local_model)
+        b, b_model = await worker_on(stack, tmp_path / "b", redis_url, one_index, local_model)
+        await a.registry.put(Source(id="wiki", location=[str(folder)], access=[PUBLIC], added_by="U1"))
+        jobs = await ArqJobs.open(redis_url)
+        stack.push_async_callback(jobs.close)
+        await jobs.request_sync(JobRequest(source_id="wiki"))
+        await run_worker(a, redis_url, burst=True, handle_signals=False)
+        assert a_model.texts_embedded == 3 and await one_index.count("wiki") == 3
+        (folder / "travel.md").write_text("# Travel\n\nBook trains for trips under four hours.\n")
+        (folder / "leave.md").unlink()
+        await jobs.request_sync(JobRequest(source_id="wiki"))
+        await run_worker(b, redis_url, burst=True, handle_signals=False)
+        assert b_model.texts_embedded == 1  # only the changed page, though B's own cache is empty
+        kb = Knowledge(b.settings, one_index, b_model)
+        stack.push_async_callback(kb.answerer.close)
+        hits = await kb.hits("parental leave weeks", Principal(grants={PUBLIC}))
+        assert all(h.chunk.doc_id != "leave.md" for h in hits)  # B pruned what A had indexed
+        assert {h.chunk.doc_id for h in await kb.hits("trains for trips", Principal(grants={PUBLIC}))} >= {
+            "travel.md"
+        }  # the control: what is there is found
+        assert await one_index.count("wiki") == 2
