@@ -285,7 +285,7 @@ class SyncEngine:
             for i, d in enumerate(parsed.drafts)
         ]
         try:
-            dense = await self.embedder.embed_passages([c.embedding_text() for c in chunks])
+            dense = await self._vectors(source_id, ref.doc_id, [c.embedding_text() for c in chunks], old)
         except EmbeddingError as exc:
             log.warning("embedding failed for %s/%s: %s", source_id, ref.doc_id, exc)
             _fail(result, ref, f"embedding failed: {exc}")
@@ -311,6 +311,18 @@ class SyncEngine:
             result.added += 1
         else:
             result.updated += 1
+
+    async def _vectors(
+        self, source_id: str, doc_id: str, texts: list[str], old: DocState | None
+    ) -> list[list[float]]:
+        """Dense vectors of `texts`: those of a changed document's chunks that are already stored in the
+        index as they are now are taken from there (on any worker, whatever its embedding cache holds);
+        only the rest reach the embedder."""
+        known = await self.index.stored_vectors(source_id, doc_id) if old is not None else {}
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            known.update(zip(missing, await self.embedder.embed_passages(missing), strict=True))
+        return [known[t] for t in texts]
 
     async def remove_source(self, source_id: str) -> None:
         """Delete every chunk and all state of a source (both writes finish even if cancelled)."""

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from qdrant_client import AsyncQdrantClient
 
+from ingestion.connectors.files import FilesConnector
 from ingestion.parse_pool import ParsePool
 from ingestion.state import STATE_FILE, DocState, FileSyncState, SharedSyncState, open_sync_state
+from ingestion.sync import SyncEngine
 from ingestion.worker import WorkerContext, run_worker
 from knowledge.access import PUBLIC, Principal
 from knowledge.embedding.cache import CachedEmbedder, EmbeddingCache
@@ -97,10 +99,17 @@ async def _store(url: str) -> AsyncIterator[RedisStore]:
 
 
 async def worker_on(
-    stack: AsyncExitStack, data_dir: Path, redis_url: str, index: Index, model: LocalEmbedder
+    stack: AsyncExitStack,
+    data_dir: Path,
+    redis_url: str,
+    index: Index,
+    model: LocalEmbedder,
+    chunk_size: int = 256,
 ) -> tuple[WorkerContext, CachedEmbedder]:
     """A worker's context with its own data dir: its own embedding cache, the shared state and registry."""
-    settings = Settings(data_dir=data_dir, redis_url=redis_url, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        data_dir=data_dir, redis_url=redis_url, chunk_size=chunk_size, chunk_overlap=0, _env_file=None
+    )
     embedder = CachedEmbedder(model, EmbeddingCache(data_dir / "embeddings.sqlite"))
     stack.callback(embedder.cache.close)
     parser = ParsePool(workers=0, timeout=settings.parse_timeout)
@@ -139,3 +148,47 @@ async def test_a_second_worker_resyncs_only_what_changed_and_prunes_what_went(
             "travel.md"
         }  # the control: what is there is found
         assert await one_index.count("wiki") == 2
+
+
+async def test_a_changed_page_re_embeds_only_its_changed_chunks_on_another_worker(
+    redis_url: str, tmp_path: Path, one_index: Index, local_model: LocalEmbedder
+) -> None:
+    await (await flushed_redis(redis_url)).close()
+    meals = (
+        "Meals on business trips are paid up to 75 euros a day, with receipts sent in Navan within a month."
+    )
+    hotels = "Hotels on business trips are paid up to {} euros a night, booked through the travel desk only."
+    sections = [f"## Meals\n\n{meals}", f"## Hotels\n\n{hotels.format(200)}"]
+    folder = write_pages(tmp_path / "wiki", {"travel.md": "# Travel\n\n" + "\n\n".join(sections) + "\n"})
+    async with AsyncExitStack() as stack:
+        a, a_model = await worker_on(stack, tmp_path / "a", redis_url, one_index, local_model, 32)
+        b, b_model = await worker_on(stack, tmp_path / "b", redis_url, one_index, local_model, 32)
+        await a.registry.put(Source(id="wiki", location=[str(folder)], access=[PUBLIC], added_by="U1"))
+        jobs = await ArqJobs.open(redis_url)
+        stack.push_async_callback(jobs.close)
+        await jobs.request_sync(JobRequest(source_id="wiki"))
+        await run_worker(a, redis_url, burst=True, handle_signals=False)
+        assert a_model.texts_embedded == 2 == await one_index.count("wiki")  # a chunk per section
+        sections[1] = f"## Hotels\n\n{hotels.format(180)}"
+        (folder / "travel.md").write_text("# Travel\n\n" + "\n\n".join(sections) + "\n")
+        await jobs.request_sync(JobRequest(source_id="wiki"))
+        await run_worker(b, redis_url, burst=True, handle_signals=False)
+        assert b_model.texts_embedded == 1  # the meals chunk's vector came from the index
+        kb = Knowledge(b.settings, one_index, b_model)
+        stack.push_async_callback(kb.answerer.close)
+        hits = await kb.hits("hotel price per night", Principal(grants={PUBLIC}))
+        assert "180 euros" in hits[0].chunk.text and await one_index.count("wiki") == 2
+
+
+@pytest.mark.parametrize("kb", ["edge", "server"], indirect=True)
+async def test_stored_vectors_come_back_by_the_text_the_model_saw(
+    kb: Knowledge, engine: SyncEngine, tmp_path: Path
+) -> None:
+    folder = write_pages(tmp_path / "wiki", PAGES)
+    await engine.sync("wiki", FilesConnector([folder], [PUBLIC]))
+    (travel,) = [d for d in await engine.state.documents("wiki") if d.endswith("travel.md")]
+    vectors = await kb.index.stored_vectors("wiki", travel)
+    (chunk,) = await kb.index.document_chunks("wiki", travel, [PUBLIC])
+    (fresh,) = await kb.embedder.embed_passages([chunk.embedding_text()])
+    assert list(vectors) == [chunk.embedding_text()]
+    assert max(abs(x - y) for x, y in zip(vectors[chunk.embedding_text()], fresh, strict=True)) < 1e-5

@@ -76,6 +76,11 @@ class Index(Protocol):
     async def document_chunks(self, source_id: str, doc_id: str, grants: list[str]) -> list[Chunk]:
         """The chunks of one document visible to `grants`, in order."""
 
+    async def stored_vectors(self, source_id: str, doc_id: str) -> dict[str, list[float]]:
+        """The dense vectors of one document's stored chunks, by the text the model saw
+        (`Chunk.embedding_text`): a re-sync of a changed document embeds only the chunks that changed, on
+        any worker, whatever its own cache holds. Not for readers: no access filter."""
+
     async def chunk_ranges(self, ranges: list[ChunkRange], grants: list[str]) -> list[Chunk]:
         """The chunks of `ranges` that `grants` may read (any order), in one filtered call: the
         neighbours that context windows join to their hits."""

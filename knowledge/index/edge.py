@@ -91,6 +91,17 @@ class EdgeIndex:
         records = await self._run("reading a document", _scroll_all, shard, flt)
         return sorted((chunk_of(r.payload) for r in records), key=lambda c: c.chunk_no)
 
+    async def stored_vectors(self, source_id: str, doc_id: str) -> dict[str, list[float]]:
+        """The dense vectors of one document's stored chunks, by the text the model saw."""
+        shard = await self._opened()
+        flt = _document_filter(source_id, doc_id)
+        records = await self._run("reading a document's vectors", _scroll_all, shard, flt, SCROLL_PAGE, True)
+        return {
+            chunk_of(r.payload).embedding_text(): [float(x) for x in cast(dict[str, Any], r.vector)[DENSE]]
+            for r in records
+            if isinstance(r.vector, dict) and DENSE in r.vector
+        }
+
     async def chunk_ranges(self, ranges: list[ChunkRange], grants: list[str]) -> list[Chunk]:
         """The chunks of `ranges` that `grants` may read: one scroll by point id, under the access filter."""
         ids = range_ids(ranges)
@@ -179,11 +190,16 @@ def _flush_and_close(shard: qe.EdgeShard) -> None:
     shard.close()
 
 
-def _scroll_all(shard: qe.EdgeShard, flt: qe.Filter, page_size: int = SCROLL_PAGE) -> list[qe.Record]:
+def _scroll_all(
+    shard: qe.EdgeShard, flt: qe.Filter, page_size: int = SCROLL_PAGE, dense: bool = False
+) -> list[qe.Record]:
     records: list[qe.Record] = []
     offset: qe.PointId | None = None
+    vectors = [DENSE] if dense else None
     while True:
-        request = qe.ScrollRequest(offset=offset, limit=page_size, filter=flt, with_payload=True)
+        request = qe.ScrollRequest(
+            offset=offset, limit=page_size, filter=flt, with_payload=True, with_vector=vectors
+        )
         page, offset = shard.scroll(request)
         records.extend(page)
         if offset is None:

@@ -135,6 +135,31 @@ class ServerIndex:
             if offset is None:
                 return sorted(chunks, key=lambda c: c.chunk_no)
 
+    async def stored_vectors(self, source_id: str, doc_id: str) -> dict[str, list[float]]:
+        """The dense vectors of one document's stored chunks, by the text the model saw."""
+        await self.ensure()
+        flt = _document_filter(source_id, doc_id)
+        found: dict[str, list[float]] = {}
+        offset: models.ExtendedPointId | None = None
+        while True:
+            page, offset = await self._guard(
+                "reading a document's vectors",
+                self._client.scroll(
+                    self._collection,
+                    scroll_filter=flt,
+                    limit=SCROLL_PAGE,
+                    offset=offset,
+                    with_payload=True,
+                    with_vectors=[DENSE],
+                ),
+            )
+            for record in page:
+                vector = record.vector.get(DENSE) if isinstance(record.vector, dict) else None
+                if isinstance(vector, list) and vector and isinstance(vector[0], float):
+                    found[chunk_of(record.payload).embedding_text()] = [float(x) for x in vector]
+            if offset is None:
+                return found
+
     async def chunk_ranges(self, ranges: list[ChunkRange], grants: list[str]) -> list[Chunk]:
         """The chunks of `ranges` that `grants` may read: one scroll by point id, under the access filter."""
         ids: list[models.ExtendedPointId] = list(range_ids(ranges))
