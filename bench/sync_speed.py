@@ -102,6 +102,8 @@ class SyncSpeed(BaseModel):
     corpus_sync_s: float
     resync_s: float
     resync_embedded: int  # texts the re-sync sent to the (stand-in) model: 0 when nothing was re-embedded
+    other_worker_s: float  # the re-sync by a second worker (own data dir, shared Redis state and index)
+    other_worker_embedded: int
 
     @property
     def ratio(self) -> float:
@@ -183,12 +185,15 @@ async def _stand_in_kb(settings: Settings) -> Knowledge:
     return Knowledge(settings, index, embedder)
 
 
-async def measure_resync(documents: int, workdir: Path) -> tuple[int, int, float, float, int]:
-    """Sync a synthetic corpus (stand-in embedder), then re-sync it unchanged; figures of both."""
+async def measure_resync(
+    documents: int, workdir: Path, redis_url: str
+) -> tuple[int, int, float, float, int, float, int]:
+    """Sync a synthetic corpus (stand-in embedder) as worker A, re-sync it unchanged as A, then as worker B
+    (its own data dir and embedding cache, the same Redis state and index); figures of all three."""
     data = workdir / "corpus"
     folder = workdir / "corpus-files"
     synthetic_corpus(folder, documents)
-    settings = bench_settings(data)
+    settings = bench_settings(data, redis_url=redis_url)
     source = Source(id="corpus", location=[str(folder)], access=["public"], every=0, added_by="cli")
     async with await _stand_in_kb(settings) as kb:
         first_s, first = await _timed_sync(kb, data, source)
@@ -196,15 +201,31 @@ async def measure_resync(documents: int, workdir: Path) -> tuple[int, int, float
     async with await _stand_in_kb(settings) as kb:  # a fresh process's view: state, cache and index reopened
         second_s, second = await _timed_sync(kb, data, source)
         resync_embedded = kb.embedder.texts_embedded
-    assert first.added == documents and second.unchanged == documents, (first, second)
+        other = bench_settings(workdir / "worker-b", redis_url=redis_url)
+        b_cache = EmbeddingCache(other.data_dir / "embeddings.sqlite")
+        b_embedder = CachedEmbedder(HashEmbedder(other.embedding_dim), b_cache)
+        try:  # worker B: another data dir, the same index (Qdrant in a fleet) and Redis
+            b_s, b_status = await _timed_sync(Knowledge(other, kb.index, b_embedder), other.data_dir, source)
+        finally:
+            b_cache.close()
+    assert first.added == documents and second.unchanged == documents == b_status.unchanged, (first, b_status)
     assert embedded >= first.chunks > 0
-    return first.added, first.chunks, first_s, second_s, resync_embedded
+    return first.added, first.chunks, first_s, second_s, resync_embedded, b_s, b_embedder.texts_embedded
 
 
-async def measure(files: list[Path], documents: int, workdir: Path) -> SyncSpeed:
-    """Both measures; `files` are synced with the real model, `documents` synthetic ones with the stand-in."""
+async def measure(files: list[Path], documents: int, workdir: Path, redis_url: str) -> SyncSpeed:
+    """Both measures; `files` are synced with the real model, `documents` synthetic ones with the stand-in
+    (the sync state in the Redis at `redis_url`, as in a fleet)."""
     docs, chunks, sync_s, raw_s = await measure_pages(files, workdir)
-    corpus_docs, corpus_chunks, corpus_s, resync_s, resync_embedded = await measure_resync(documents, workdir)
+    (
+        corpus_docs,
+        corpus_chunks,
+        corpus_s,
+        resync_s,
+        resync_embedded,
+        other_s,
+        other_embedded,
+    ) = await measure_resync(documents, workdir, redis_url)
     return SyncSpeed(
         documents=docs,
         chunks=chunks,
@@ -215,4 +236,6 @@ async def measure(files: list[Path], documents: int, workdir: Path) -> SyncSpeed
         corpus_sync_s=corpus_s,
         resync_s=resync_s,
         resync_embedded=resync_embedded,
+        other_worker_s=other_s,
+        other_worker_embedded=other_embedded,
     )
