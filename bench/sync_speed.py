@@ -24,7 +24,7 @@ from ingestion.parse_pool import ParsePool
 from ingestion.source_jobs import WorkerContext, run_sync
 from knowledge.embedding.cache import CachedEmbedder, EmbeddingCache
 from knowledge.embedding.factory import open_model
-from knowledge.index.factory import open_index
+from knowledge.index.edge import EdgeIndex
 from knowledge.jobs import JobRequest
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
@@ -178,11 +178,16 @@ async def measure_pages(files: list[Path], workdir: Path) -> tuple[int, int, flo
 
 
 async def _stand_in_kb(settings: Settings) -> Knowledge:
-    index = open_index(settings)
+    index = EdgeIndex(settings.index_dir, settings.embedding_dim)  # embedded, also when settings name a fleet
     await index.ensure()
     cache = EmbeddingCache(settings.data_dir / "embeddings.sqlite")
     embedder = CachedEmbedder(HashEmbedder(settings.embedding_dim), cache)
     return Knowledge(settings, index, embedder)
+
+
+# A fleet's settings keep the sync state in Redis; the index here is still one Qdrant Edge shard, opened once
+# and handed to both workers (no Qdrant server binary exists here), so this URL is never reached.
+FLEET_QDRANT = "http://qdrant.invalid:6333"
 
 
 async def measure_resync(
@@ -193,7 +198,7 @@ async def measure_resync(
     data = workdir / "corpus"
     folder = workdir / "corpus-files"
     synthetic_corpus(folder, documents)
-    settings = bench_settings(data, redis_url=redis_url)
+    settings = bench_settings(data, redis_url=redis_url, qdrant_url=FLEET_QDRANT)
     source = Source(id="corpus", location=[str(folder)], access=["public"], every=0, added_by="cli")
     async with await _stand_in_kb(settings) as kb:
         first_s, first = await _timed_sync(kb, data, source)
@@ -201,7 +206,7 @@ async def measure_resync(
     async with await _stand_in_kb(settings) as kb:  # a fresh process's view: state, cache and index reopened
         second_s, second = await _timed_sync(kb, data, source)
         resync_embedded = kb.embedder.texts_embedded
-        other = bench_settings(workdir / "worker-b", redis_url=redis_url)
+        other = bench_settings(workdir / "worker-b", redis_url=redis_url, qdrant_url=FLEET_QDRANT)
         b_cache = EmbeddingCache(other.data_dir / "embeddings.sqlite")
         b_embedder = CachedEmbedder(HashEmbedder(other.embedding_dim), b_cache)
         try:  # worker B: another data dir, the same index (Qdrant in a fleet) and Redis

@@ -86,7 +86,7 @@ class SyncEngine:
         listed = {ref.doc_id: _bounded(ref, ceiling) async for ref in connector.list_documents()}
         result.unreadable = sum(1 for ref in listed.values() if not ref.acl and not ref.problem)
         result.notes = list(getattr(connector, "notes", []))  # optional: e.g. a web crawl's page budget
-        known = await self.state.documents(source_id)
+        known = await self._known(source_id)
         result.indexed = len(known)
         todo = await self._access_first(source_id, listed, known, result)
         await self._prune(source_id, [d for d in known if d not in listed], allow_deletes, result)
@@ -96,6 +96,21 @@ class SyncEngine:
             )
         result.seconds = time.perf_counter() - started
         return result
+
+    async def _known(self, source_id: str) -> dict[str, DocState]:
+        """What the state says is indexed of a source; nothing when the index holds none of it although the
+        state counts chunks (an index wiped or replaced under a state that outlived it: Redis kept, data dir
+        or collection gone), so that everything is indexed again instead of skipped as unchanged."""
+        known = await self.state.documents(source_id)
+        if any(s.chunks for s in known.values()) and not await self.index.count(source_id):
+            log.warning(
+                "the sync state of %s names %d documents but the index holds none of them: syncing it afresh",
+                source_id,
+                len(known),
+            )
+            await finished(self.state.delete(source_id))
+            return {}
+        return known
 
     async def _access_first(
         self, source_id: str, listed: dict[str, DocumentRef], known: dict[str, DocState], result: SyncResult

@@ -30,11 +30,19 @@ from knowledge.sources import Source, StoreRegistry
 from lore.runtime import engine_over
 from tests.conftest import flushed_redis, write_pages
 
+QDRANT = "http://qdrant.invalid:6333"
 PAGES = {
     "expenses.md": "# Expenses\n\nExpenses are reimbursed within 30 days of approval.\n",
     "travel.md": "# Travel\n\nBook flights through the travel desk at least two weeks ahead.\n",
     "leave.md": "# Leave\n\nParental leave is sixteen weeks, fully paid.\n",
 }
+
+
+def shared_settings(data_dir: Path, redis_url: str, **more: object) -> Settings:
+    """A fleet's settings: Redis and a Qdrant server (never reached: the tests hand their index over)."""
+    return Settings(  # type: ignore[call-arg]
+        data_dir=data_dir, redis_url=redis_url, qdrant_url=QDRANT, _env_file=None, **more
+    )
 
 
 def doc(doc_id: str, version: str = "v1") -> DocState:
@@ -65,7 +73,7 @@ async def test_a_rebuilds_state_replaces_the_shared_one(store: KeyValue, tmp_pat
 
 
 async def test_a_hosts_state_file_is_adopted_once(redis_url: str, tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, redis_url=redis_url, _env_file=None)  # type: ignore[call-arg]
+    settings = shared_settings(tmp_path, redis_url)
     await (await flushed_redis(redis_url)).close()
     local = FileSyncState(tmp_path / STATE_FILE)  # what this host kept before the state was shared
     await local.put("wiki", doc("a"))
@@ -78,6 +86,26 @@ async def test_a_hosts_state_file_is_adopted_once(redis_url: str, tmp_path: Path
     assert await again.documents("wiki") == {}  # … and never comes back from the old file
     await again.close()
     assert not (tmp_path / STATE_FILE).exists() and (tmp_path / f"{STATE_FILE}.adopted").exists()
+
+
+async def test_beside_an_embedded_index_the_state_stays_in_its_data_dir(
+    redis_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path, redis_url=redis_url, _env_file=None)  # type: ignore[call-arg]
+    state = await open_sync_state(settings)  # Redis, but the index is this data dir's own
+    await state.close()
+    assert isinstance(state, FileSyncState) and (tmp_path / STATE_FILE).exists()
+
+
+@pytest.mark.parametrize("kb", ["edge"], indirect=True)
+async def test_a_state_that_outlived_its_index_is_synced_afresh(
+    kb: Knowledge, engine: SyncEngine, tmp_path: Path
+) -> None:
+    folder = write_pages(tmp_path / "wiki", PAGES)
+    await engine.sync("wiki", FilesConnector([folder], [PUBLIC]))
+    await kb.index.delete_source("wiki")  # the index is gone (a wiped data dir, a dropped collection) …
+    result = await engine.sync("wiki", FilesConnector([folder], [PUBLIC]))
+    assert result.added == 3 and await kb.index.count("wiki") == 3  # … and everything is indexed again
 
 
 @pytest.fixture
@@ -107,9 +135,7 @@ async def worker_on(
     chunk_size: int = 256,
 ) -> tuple[WorkerContext, CachedEmbedder]:
     """A worker's context with its own data dir: its own embedding cache, the shared state and registry."""
-    settings = Settings(  # type: ignore[call-arg]
-        data_dir=data_dir, redis_url=redis_url, chunk_size=chunk_size, chunk_overlap=0, _env_file=None
-    )
+    settings = shared_settings(data_dir, redis_url, chunk_size=chunk_size, chunk_overlap=0)
     embedder = CachedEmbedder(model, EmbeddingCache(data_dir / "embeddings.sqlite"))
     stack.callback(embedder.cache.close)
     parser = ParsePool(workers=0, timeout=settings.parse_timeout)

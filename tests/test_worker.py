@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -23,10 +24,10 @@ from ingestion.connectors.base import DocumentRef
 from ingestion.connectors.files import FilesConnector
 from ingestion.liveness import Liveness
 from ingestion.parse_pool import ParsePool
-from ingestion.state import FileSyncState
+from ingestion.state import STATE_FILE, FileSyncState
+from ingestion.state.sqlite import rows_in
 from ingestion.sync import SyncEngine
 from ingestion.worker import ENQUEUE_DUE, WorkerContext, build_worker, inline_jobs, run_sync, run_worker
-from knowledge import keys
 from knowledge.embedding.cache import CachedEmbedder, EmbeddingCache
 from knowledge.embedding.local import LocalEmbedder
 from knowledge.index.edge import EdgeIndex
@@ -426,9 +427,12 @@ def notes(tmp_path: Path, count: int = 20) -> Path:
     return docs
 
 
-async def _stored(jobs: ArqJobs, source_id: str = "docs") -> int:
-    """Documents of a source in the shared sync state (the worker's, in Redis)."""
-    return int(await jobs.pool.hlen(keys.sync_state(source_id)))
+def _stored(state_db: Path) -> int:
+    """Documents in the worker's sync state file (an embedded index: the state lives beside it)."""
+    try:
+        return len(rows_in(state_db))
+    except sqlite3.OperationalError:  # the table is not there yet, or it is being written
+        return 0
 
 
 async def _point_ids(index: EdgeIndex, source_id: str, doc_ids: list[str]) -> dict[str, str]:
@@ -450,17 +454,18 @@ async def test_a_killed_worker_converges_to_one_clean_sync(
     await jobs.request_sync(JobRequest(source_id="docs"))
     env = {**os.environ, "LORE_DATA_DIR": str(settings.data_dir), "LORE_REDIS_URL": redis}
     command = [sys.executable, "-m", "lore.cli", "-v", "worker"]
+    state_db = settings.data_dir / STATE_FILE
     with (tmp_path / "worker.log").open("wb") as log:
         first = await asyncio.create_subprocess_exec(*command, env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + 120
-        while not 3 <= await _stored(jobs) < 15:
+        while not 3 <= _stored(state_db) < 15:
             assert first.returncode is None and time.monotonic() < deadline, (
                 tmp_path / "worker.log"
             ).read_text()
             await asyncio.sleep(0.05)  # polling another process: nothing to wait on
         first.send_signal(signal.SIGKILL)
         await first.wait()
-        assert 3 <= await _stored(jobs) < 20
+        assert 3 <= _stored(state_db) < 20
         assert await jobs.pool.exists(in_progress_key(job_id(SYNC, "docs")))  # arq alone would wait hours
         again = await asyncio.create_subprocess_exec(*command, "--burst", env=env, stdout=log, stderr=log)
         await asyncio.wait_for(again.wait(), 180)
@@ -499,19 +504,20 @@ async def test_sigterm_lets_the_running_sync_finish(
     await register(registry, docs, "docs")
     await jobs.request_sync(JobRequest(source_id="docs"))
     env = {**os.environ, "LORE_DATA_DIR": str(settings.data_dir), "LORE_REDIS_URL": redis}
+    state_db = settings.data_dir / STATE_FILE
     with (tmp_path / "worker.log").open("wb") as log:
         worker = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "lore.cli", "-v", "worker", env=env, stdout=log, stderr=log
         )
         deadline = time.monotonic() + 120
-        while not 1 <= await _stored(jobs) < 8:
+        while not 1 <= _stored(state_db) < 8:
             assert worker.returncode is None and time.monotonic() < deadline, (
                 tmp_path / "worker.log"
             ).read_text()
             await asyncio.sleep(0.05)  # polling another process: nothing to wait on
         worker.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(worker.wait(), 60) == 0
-    assert await _stored(jobs) == 12  # it took no new job, but finished the running one
+    assert _stored(state_db) == 12  # it took no new job, but finished the running one
     queued = [bytes(j).decode() for j in await jobs.pool.zrange(QUEUE, 0, -1)]
     assert job_id(SYNC, "docs") not in queued  # not handed back: it finished (a cron tick may be queued)
     assert all(j.startswith(f"{ENQUEUE_DUE}:") for j in queued), queued

@@ -19,12 +19,13 @@ ADOPTED = ".adopted"  # what a state file is renamed to once Redis holds its row
 
 
 async def open_sync_state(settings: Settings) -> SyncState:
-    """The per-document sync state: in Redis when `LORE_REDIS_URL` is set (shared by every worker and
-    `lore ingest`), else in `LORE_DATA_DIR/sync-state.sqlite`. With Redis, a state file this host kept
-    before is adopted once: the sources Redis lacks are copied, and the file is renamed `*.adopted`, so a
-    source removed later is never brought back from it."""
+    """The per-document sync state: in Redis when the index is shared too (`LORE_REDIS_URL` and
+    `LORE_QDRANT_URL`: every worker and `lore ingest` see one state of one index), else in
+    `LORE_DATA_DIR/sync-state.sqlite` beside the embedded index it describes. Moving to Redis, a state file
+    this host kept before is adopted once: the sources Redis lacks are copied, and the file is renamed
+    `*.adopted`, so a source removed later is never brought back from it."""
     local = settings.data_dir / STATE_FILE
-    if not settings.redis_url:
+    if not (settings.redis_url and settings.qdrant_url):
         return FileSyncState(local)
     shared = SharedSyncState(RedisStore(settings.redis_url), owned=True)
     try:
