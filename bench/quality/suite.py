@@ -64,16 +64,19 @@ class Results(BaseModel):
     timings: list[Timing] = Field(default_factory=list)
 
 
-async def measure_part(work: Path, part: Part, settings: Settings, results: Results) -> None:
-    """Index `part`'s corpus (or reuse it), measure retrieval and, when asked, answers."""
+async def measure_part(
+    work: Path, part: Part, settings: Settings, results: Results, answers_only: bool = False
+) -> None:
+    """Index `part`'s corpus (or reuse it), measure retrieval (unless `answers_only`) and, when asked,
+    answers."""
     started = time.perf_counter()
     async with corpus_kb(work, part.corpus, settings) as kb:
         embedded = kb.embedder.texts_embedded  # by the sync (answers may embed sentences later)
-        peer = Bm25Peer(part.corpus)
         indexed = time.perf_counter()
-        rows, misses = await measure(part.corpus, kb, peer, part.cases)
-        results.rows += rows
-        results.misses += misses
+        if not answers_only:
+            rows, misses = await measure(part.corpus, kb, Bm25Peer(part.corpus), part.cases)
+            results.rows += rows
+            results.misses += misses
         retrieved = time.perf_counter()
         name = part.corpus.name
         if part.answers:
@@ -148,12 +151,20 @@ def standard_parts(data: Path, quick: bool) -> Iterator[list[Part]]:
 
 
 async def run(
-    data: Path, work: Path, quick: bool, settings: Settings, corpora: set[str] | None = None
+    data: Path,
+    work: Path,
+    quick: bool,
+    settings: Settings,
+    corpora: set[str] | None = None,
+    answers_only: bool = False,
 ) -> Results:
-    """Every standard part (or those of `corpora`: handbook, domainrag, cmrc2018) under `settings`."""
+    """Every standard part (or those of `corpora`: handbook, domainrag, cmrc2018) under `settings`;
+    `answers_only`: the extractive answers alone, no retrieval tables (a minute or two on cached indexes)."""
     results = Results()
     with standard_parts(data, quick) as parts:
         for part in parts:
-            if corpora is None or part.corpus.name.removesuffix("-quick") in corpora:
-                await measure_part(work, part, settings, results)
+            chosen = corpora is None or part.corpus.name.removesuffix("-quick") in corpora
+            asks = part.answers or part.unanswerable or part.cross
+            if chosen and (asks or not answers_only):
+                await measure_part(work, part, settings, results, answers_only)
     return results
