@@ -21,6 +21,7 @@ from bench.quality.cases import (
     CrossCase,
     cross_language,
     domainrag_cases,
+    handbook_answers,
     handbook_cases,
     handbook_plain,
     off_topic,
@@ -40,6 +41,9 @@ class Part(BaseModel):
     corpus: Corpus
     cases: list[Case] = Field(description="Retrieval cases (the English ones also judge answers).")
     unanswerable: dict[str, list[str]] = Field(default_factory=dict, description="Label -> questions.")
+    known: dict[str, str] = Field(
+        default_factory=dict, description="Unanswerable question -> the dataset's answer, where it has one."
+    )
     cross: list[CrossCase] = Field(default_factory=list, description="Cross-language questions.")
     answers: bool = False
 
@@ -84,7 +88,9 @@ async def measure_part(
                 await answers.text_questions(kb, part.cases, f"{name}: dev text questions")
             )
         for label, questions in part.unanswerable.items():
-            results.answers.append(await answers.unanswerable(kb, questions, f"{name}: {label}"))
+            known = {q: part.known[q] for q in questions if q in part.known}
+            row = await answers.unanswerable(kb, questions, f"{name}: {label}", known)
+            results.answers.append(row)
         if part.cross:
             label = f"{name}: asked in the other language"
             results.answers.append(await answers.cross_language(kb, part.cross, label))
@@ -128,6 +134,7 @@ def standard_parts(data: Path, quick: bool) -> Iterator[list[Part]]:
                 corpus=Corpus(name=f"handbook{suffix}", lang="en", folder=pages),
                 cases=handbook,
                 unanswerable=unanswerable,
+                known=handbook_answers(data / "handbook", "multimodal"),
                 cross=[] if quick else [c for c in cross if c.corpus == "handbook"],
                 answers=True,
             )
