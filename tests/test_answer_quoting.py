@@ -204,6 +204,7 @@ def test_a_question_of_references_alone_is_no_answer_however_similar() -> None:
         ("By how many minutes do meetings end early?", "number"),
         ("When did the current fiscal quarter begin?", "date"),
         ("On what date is the meeting scheduled?", "date"),
+        ("When should I file an expense report?", None),
         ("What is the prefix for group channels?", None),
         ("财年第四季度是从哪天开始的？", "date"),
         ("酒店住宿每晚最多可以报销多少钱？", "number"),
@@ -240,6 +241,7 @@ def test_holds(text: str, kind: str | None, held: bool) -> None:
         ("图中第一个阶段是什么？", True),
         ("What are the stages of the customer journey?", False),
         ("What is shipping an MVC?", False),
+        ("How do I figure out who my manager is?", False),
     ],
 )
 def test_asks_about_a_picture(question: str, picture: bool) -> None:

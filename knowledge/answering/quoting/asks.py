@@ -18,7 +18,9 @@ Asked = Literal["number", "date"]
 
 _EN_NUMBER = re.compile(r"\bhow (?:many|much|long|often|old|far)\b|\bwhat (?:percentage|number)\b", re.I)
 _EN_DATE = re.compile(
-    r"^\s*(?:when|until when|since when)\b|\b(?:what|which) (?:date|day|year|month|time)\b|"
+    # "when" of a fact (was, did, does …), not of advice ("When should I …": "after your manager approves")
+    r"^\s*(?:until |since )?when (?!should|can|could|must|may|would|do (?:i|we|you)\b)|"
+    r"\b(?:what|which) (?:date|day|year|month|time)\b|"
     r"\bby when\b|\b(?:on|by|until) what date\b",
     re.I,
 )
@@ -45,10 +47,10 @@ _FIGURES = (
     "icon icons logo logos illustration illustrations graphic graphics photo photos infographic "
     "depicted pictured"
 )
-_FIGURE = re.compile(r"\b(?:" + "|".join(_FIGURES.split()) + r")\b", re.I)
+_FIGURE = re.compile(r"\b(?:" + "|".join(_FIGURES.split()) + r")\b(?! out\b)", re.I)  # not "figure out"
 # "shown", "highlighted" point at a figure in a question; in a text they are common words
 _POINTING = re.compile(r"\b(?:shown|highlighted)\b", re.I)
-_VISUAL_ZH = re.compile(r"图中|图片|截图|图表|图标|示意图|如图|所示|图示|照片|标志")
+_VISUAL_ZH = re.compile(r"图中|图片|截图|图表|图标|示意图|如图|所示|图示|照片")
 
 
 def asked(question: str) -> Asked | None:
