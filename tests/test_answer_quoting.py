@@ -205,6 +205,7 @@ def test_a_question_of_references_alone_is_no_answer_however_similar() -> None:
         ("When did the current fiscal quarter begin?", "date"),
         ("On what date is the meeting scheduled?", "date"),
         ("When should I file an expense report?", None),
+        ("What time zone do we schedule meetings in?", None),
         ("What is the prefix for group channels?", None),
         ("财年第四季度是从哪天开始的？", "date"),
         ("酒店住宿每晚最多可以报销多少钱？", "number"),

@@ -20,7 +20,7 @@ _EN_NUMBER = re.compile(r"\bhow (?:many|much|long|often|old|far)\b|\bwhat (?:per
 _EN_DATE = re.compile(
     # "when" of a fact (was, did, does …), not of advice ("When should I …": "after your manager approves")
     r"^\s*(?:until |since )?when (?!should|can|could|must|may|would|do (?:i|we|you)\b)|"
-    r"\b(?:what|which) (?:date|day|year|month|time)\b|"
+    r"\b(?:what|which) (?:date|day|year|month|time(?! zones?\b))\b|"
     r"\bby when\b|\b(?:on|by|until) what date\b",
     re.I,
 )
