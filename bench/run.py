@@ -1,7 +1,7 @@
 """`make bench`: retrieval quality, index speed, ingestion speed and bot latency; prints tables and writes
 docs/benchmarks.md.
 
-    .venv/bin/python -m bench.run [--quick]
+    .venv/bin/python -m bench.run [--quick] [--answers-only]
         [--only quality,retrieval,index,windows,ingest,bot,audience,busy,sync,federation,connectors]
         [--out FILE]
 
@@ -117,7 +117,7 @@ async def run(args: argparse.Namespace) -> str:
     ]
     if "quality" in only:
         corpora = set(args.quality_corpora.split(",")) if args.quality_corpora else None
-        sections.append(await quality_section(args.data, work, args.quick, corpora))
+        sections.append(await quality_section(args.data, work, args.quick, corpora, args.answers_only))
     if "retrieval" in only:
         started = time.perf_counter()
         rows = await retrieval(args.data, work, args.quick)
@@ -228,10 +228,13 @@ async def run(args: argparse.Namespace) -> str:
 QUALITY_COMMAND = ".venv/bin/python -m bench.run --only quality --work .lore-bench --out /tmp/quality.md"
 
 
-async def quality_section(data: Path, work: Path, quick: bool, corpora: set[str] | None = None) -> str:
-    """Every kind of question against the BM25 peer, in English and Chinese; extractive answers."""
+async def quality_section(
+    data: Path, work: Path, quick: bool, corpora: set[str] | None = None, answers_only: bool = False
+) -> str:
+    """Every kind of question against the BM25 peer, in English and Chinese; extractive answers
+    (`answers_only`: those alone)."""
     started = time.perf_counter()
-    results = await quality_suite.run(data, work, quick, bench_settings(work), corpora)
+    results = await quality_suite.run(data, work, quick, bench_settings(work), corpora, answers_only)
     for miss in results.misses:
         print(f"  hybrid missed ({miss.kind}, {miss.spans:.2f} of spans): {miss.standalone}", file=sys.stderr)
     return quality_report.section(results, QUALITY_COMMAND) + f"\n({time.perf_counter() - started:.0f} s)\n"
@@ -426,6 +429,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None, help="write the report here")
     parser.add_argument(
         "--quality-corpora", default="", help="quality: only these of handbook,domainrag,cmrc2018"
+    )
+    parser.add_argument(
+        "--answers-only",
+        action="store_true",
+        help="quality: only the extractive answers (no retrieval tables; reuses the cached indexes)",
     )
     parser.add_argument("--chunk-sizes", default="", help="also compare these chunk sizes, e.g. 128,256,512")
     args = parser.parse_args()

@@ -10,6 +10,7 @@ from knowledge.access import Principal
 from knowledge.answering.citations import cited_numbers
 from knowledge.answering.extractive import extractive_answer
 from knowledge.embedding.cache import CachedEmbedder
+from knowledge.models import ScoredChunk
 from knowledge.service import Knowledge
 from tests.answer_helpers import EXPENSES, LEAVE_ZH, OFFICE_ZH, TRAVEL, VACATION, hit
 from tests.conftest import write_pages
@@ -121,3 +122,17 @@ async def test_chinese_question_about_an_english_page_finds_it_or_says_no_in_chi
 async def test_chinese_off_topic_question_is_no_answer_in_chinese(wiki: Knowledge) -> None:
     answer = await wiki.ask("水的沸点是多少度？", Principal.anonymous())
     assert answer.mode == "no_answer" and answer.answer.startswith("在你有权访问的资料中没有找到")
+
+
+@pytest.mark.parametrize(
+    ("question", "pages", "found_none"),
+    [
+        ("公司的股票代码是什么？", [TRAVEL, EXPENSES, VACATION], "在你有权访问的资料中没有找到"),
+        ("What is the company's stock ticker?", [LEAVE_ZH, OFFICE_ZH], "I couldn't find this"),
+    ],
+)
+async def test_across_languages_no_answer_is_in_the_askers_language(
+    embedder: CachedEmbedder, question: str, pages: list[ScoredChunk], found_none: str
+) -> None:
+    answer = await extractive_answer(question, pages, embedder)
+    assert answer.mode == "no_answer" and answer.answer.startswith(found_none)

@@ -5,6 +5,7 @@ import re
 import pytest
 
 from knowledge.answering.extractive import quote
+from knowledge.answering.quoting.asks import asked, asks_about_a_picture, holds
 from knowledge.answering.quoting.compose import Passage, expand
 from knowledge.answering.quoting.names import named, unmentioned
 from knowledge.answering.quoting.relevance import Scored, by_coverage, with_dense
@@ -68,6 +69,7 @@ def test_complete(text: str, whole: bool) -> None:
         ("Excluding GitLab's formal layers like 'Senior Manager', what is it?", ["Senior Manager", "GitLab"]),
         ("Who won the 2018 World Cup?", ["2018", "World", "Cup"]),
         ("How many vacation days do I get?", []),
+        ("What permission does the gmail.com user get?", ["gmail.com"]),
     ],
 )
 def test_named(question: str, names: list[str]) -> None:
@@ -193,3 +195,91 @@ def test_a_question_of_references_alone_is_no_answer_however_similar() -> None:
     ranked = with_dense(scored, {u.text: 0.99 for u in units})
     answer = quote("And for the next one?", hits, units, ranked, default_tokenizer())
     assert answer.mode == "no_answer"
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("How many vacation days do employees get?", "number"),
+        ("By how many minutes do meetings end early?", "number"),
+        ("When did the current fiscal quarter begin?", "date"),
+        ("On what date is the meeting scheduled?", "date"),
+        ("When should I file an expense report?", None),
+        ("What time zone do we schedule meetings in?", None),
+        ("What is the prefix for group channels?", None),
+        ("财年第四季度是从哪天开始的？", "date"),
+        ("酒店住宿每晚最多可以报销多少钱？", "number"),
+        ("公司的使命是什么？", None),
+    ],
+)
+def test_asked(question: str, kind: str | None) -> None:
+    assert asked(question) == kind
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "held"),
+    [
+        ("Full-time employees get 28 days of paid vacation.", "number", True),
+        ("Each team member gets twelve days.", "number", True),
+        ("Enable speedy meetings to add a buffer at the end of events.", "number", False),
+        ("Q4 runs from November through January.", "date", True),
+        ("The quarter starts after the board meeting.", "date", True),
+        ("Ask your manager before you book.", "date", False),
+        ("正式员工每年享有十五天带薪年假。", "number", True),
+        ("Ask your manager before you book.", None, True),
+    ],
+)
+def test_holds(text: str, kind: str | None, held: bool) -> None:
+    assert holds(text, kind) is held  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("question", "picture"),
+    [
+        ("In the circular diagram of the journey, what stage follows 'Conversion'?", True),
+        ("What is the default duration shown in the Event settings?", True),
+        ("Which stage is depicted with a handshake icon?", True),
+        ("图中第一个阶段是什么？", True),
+        ("What are the stages of the customer journey?", False),
+        ("What is shipping an MVC?", False),
+        ("How do I figure out who my manager is?", False),
+    ],
+)
+def test_asks_about_a_picture(question: str, picture: bool) -> None:
+    assert asks_about_a_picture(question) is picture
+
+
+def answer_of(question: str, texts: list[str], dense: tuple[float, ...] = (0.95, 0.5)) -> str:
+    """`quote`'s answer mode over one hit per text, the units of hit n as similar as `dense[n]`."""
+    hits = [hit(text, f"Page {n}", doc=f"p{n}.md") for n, text in enumerate(texts)]
+    units = [u for rank, h in enumerate(hits) for u in hit_units(rank, h)]
+    similarity = {u.text: dense[u.rank] for u in units}
+    ranked = with_dense(by_coverage(question, units, default_tokenizer()), similarity)
+    return quote(question, hits, units, ranked, default_tokenizer()).mode
+
+
+def test_a_question_about_a_picture_is_answered_only_by_text_that_speaks_of_one() -> None:
+    question = "In the journey diagram, which stage follows the conversion stage?"
+    stages = "The journey stages are awareness, consideration, conversion and expansion."
+    assert answer_of(question, [stages]) == "no_answer"
+    assert answer_of(question, [stages + " The diagram shows expansion after the conversion stage."]) == (
+        "extractive"
+    )
+
+
+def test_a_question_for_a_number_is_not_answered_by_a_sentence_without_one() -> None:
+    question = "By how many minutes do speedy meetings end early?"
+    assert answer_of(question, ["Enable speedy meetings to give people a break between meetings."]) == (
+        "no_answer"
+    )
+    assert answer_of(question, ["Speedy meetings end 5 minutes early to give people a break."]) == (
+        "extractive"
+    )
+
+
+def test_a_quoted_phrase_is_spoken_of_in_the_passage_quoted() -> None:
+    question = "What is the first item listed under 'Computer Equipment' in the home office list?"
+    elsewhere = "Computer Equipment is ordered through the IT portal."
+    listed = "The home office list starts with a keyboard, then a mouse."
+    assert answer_of(question, [listed, elsewhere]) == "no_answer"
+    assert answer_of(question, ["# Computer Equipment\n\n" + listed, elsewhere]) == "extractive"

@@ -223,9 +223,10 @@ async def test_a_tiny_quality_run_measures_every_system_and_reuses_its_index(tmp
         unanswerable={"off-topic": ["What is the boiling point of mercury?"]},
         answers=True,
     )
-    first, again = Results(), Results()
+    first, again, answers_only = Results(), Results(), Results()
     await measure_part(tmp_path / "work", part, bench_settings(tmp_path), first)
     await measure_part(tmp_path / "work", part, bench_settings(tmp_path), again)
+    await measure_part(tmp_path / "work", part, bench_settings(tmp_path), answers_only, answers_only=True)
     systems = {(r.kind, r.system) for r in first.rows}
     assert systems == {(k, s) for k in ("single", "follow-up", "all") for s in [*MODES, PEER]}
     assert all(r.evidence == 1.0 for r in first.rows if r.kind == "single" or r.system == PEER)
@@ -233,3 +234,4 @@ async def test_a_tiny_quality_run_measures_every_system_and_reuses_its_index(tmp
     assert again.timings[0].embedded == 0 and len(list((tmp_path / "work" / "quality").iterdir())) == 1
     assert again.rows == first.rows
     assert "| tiny | single | 1 |" in quality_report.section(first, "cmd")
+    assert answers_only.rows == [] and answers_only.answers == first.answers

@@ -4,7 +4,9 @@
   text holds a gold evidence span (normalised like `bench.common.normalise`, matched like the retrieval
   rule), and the share that got `no_answer` wrongly.
 - *Questions the sources cannot answer* (our off-topic ones; the `multimodal` dev questions, whose answer is
-  only in an image not shipped): the share answered `no_answer`.
+  only in an image not shipped): the share answered `no_answer`; where the dataset gives an answer (the
+  multimodal ones, whose page text sometimes says it too), also the share answered `no_answer` or with an
+  answer that quotes it.
 - *Across languages* (ours: Chinese questions about English pages and the reverse): the right document
   cited, or `no_answer` in the asker's language; anything else is an unrelated answer.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel
 
@@ -36,6 +38,7 @@ class AnswerRow(BaseModel):
     n: int
     holds_evidence: float | None = None
     no_answer: float
+    no_answer_or_quoted: float | None = None
     right_document: float | None = None
     unrelated: float | None = None
 
@@ -64,11 +67,28 @@ async def text_questions(kb: Knowledge, cases: Sequence[Case], label: str) -> An
     )
 
 
-async def unanswerable(kb: Knowledge, questions: Sequence[str], label: str) -> AnswerRow:
-    """The share of `questions` answered `no_answer` (all of them should be)."""
+def quotes(answer: Answer, expected: str | None) -> bool:
+    """True when the answer's text holds `expected` (normalised words, in order)."""
+    wanted = " ".join(normalise(expected or ""))
+    return bool(wanted) and f" {wanted} " in f" {' '.join(normalise(answer.answer))} "
+
+
+async def unanswerable(
+    kb: Knowledge, questions: Sequence[str], label: str, known: Mapping[str, str] | None = None
+) -> AnswerRow:
+    """The share of `questions` answered `no_answer` (all of them should be); with `known` (question ->
+    the dataset's answer) also the share answered `no_answer` or with that answer quoted."""
     threads = Threads(kb, Principal.anonymous())
-    modes = [(await ask(kb, threads, q)).mode for q in questions]
-    return AnswerRow(questions=label, n=len(modes), no_answer=modes.count("no_answer") / len(modes))
+    got = [(q, await ask(kb, threads, q)) for q in questions]
+    n = len(got)
+    refused = sum(a.mode == "no_answer" for _, a in got)
+    quoted = sum(a.mode != "no_answer" and quotes(a, (known or {}).get(q)) for q, a in got)
+    return AnswerRow(
+        questions=label,
+        n=n,
+        no_answer=refused / n,
+        no_answer_or_quoted=(refused + quoted) / n if known else None,
+    )
 
 
 def outcome(answer: Answer, case: CrossCase) -> str:

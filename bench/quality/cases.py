@@ -65,6 +65,13 @@ def handbook_plain(folder: Path, kind: str) -> list[str]:
     return [json.loads(line)["question"] for line in lines if line.strip()]
 
 
+def handbook_answers(folder: Path, kind: str) -> dict[str, str]:
+    """Question -> the dataset's answer, for one handbook type (a multimodal answer is read off an image,
+    but the page's text sometimes says it too)."""
+    lines = (folder / "questions" / f"{kind}.jsonl").read_text(encoding="utf-8").splitlines()
+    return {item["question"]: item["answer"] for item in map(json.loads, filter(str.strip, lines))}
+
+
 def passage_doc(passage_id: str) -> str:
     """The document id of a domainrag passage (one passage per document)."""
     return f"{passage_id}.md"

@@ -44,13 +44,22 @@ def _share(value: float | None) -> str:
 def answers_table(rows: list[AnswerRow]) -> str:
     """The answer-quality shares, one line per set of questions."""
     return table(
-        ["questions", "n", "answer holds a gold span", "no_answer", "right document", "unrelated"],
+        [
+            "questions",
+            "n",
+            "answer holds a gold span",
+            "no_answer",
+            "no_answer or the dataset's answer quoted",
+            "right document",
+            "unrelated",
+        ],
         [
             [
                 r.questions,
                 str(r.n),
                 _share(r.holds_evidence),
                 _share(r.no_answer),
+                _share(r.no_answer_or_quoted),
                 _share(r.right_document),
                 _share(r.unrelated),
             ]

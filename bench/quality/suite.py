@@ -21,6 +21,7 @@ from bench.quality.cases import (
     CrossCase,
     cross_language,
     domainrag_cases,
+    handbook_answers,
     handbook_cases,
     handbook_plain,
     off_topic,
@@ -40,6 +41,9 @@ class Part(BaseModel):
     corpus: Corpus
     cases: list[Case] = Field(description="Retrieval cases (the English ones also judge answers).")
     unanswerable: dict[str, list[str]] = Field(default_factory=dict, description="Label -> questions.")
+    known: dict[str, str] = Field(
+        default_factory=dict, description="Unanswerable question -> the dataset's answer, where it has one."
+    )
     cross: list[CrossCase] = Field(default_factory=list, description="Cross-language questions.")
     answers: bool = False
 
@@ -64,16 +68,19 @@ class Results(BaseModel):
     timings: list[Timing] = Field(default_factory=list)
 
 
-async def measure_part(work: Path, part: Part, settings: Settings, results: Results) -> None:
-    """Index `part`'s corpus (or reuse it), measure retrieval and, when asked, answers."""
+async def measure_part(
+    work: Path, part: Part, settings: Settings, results: Results, answers_only: bool = False
+) -> None:
+    """Index `part`'s corpus (or reuse it), measure retrieval (unless `answers_only`) and, when asked,
+    answers."""
     started = time.perf_counter()
     async with corpus_kb(work, part.corpus, settings) as kb:
         embedded = kb.embedder.texts_embedded  # by the sync (answers may embed sentences later)
-        peer = Bm25Peer(part.corpus)
         indexed = time.perf_counter()
-        rows, misses = await measure(part.corpus, kb, peer, part.cases)
-        results.rows += rows
-        results.misses += misses
+        if not answers_only:
+            rows, misses = await measure(part.corpus, kb, Bm25Peer(part.corpus), part.cases)
+            results.rows += rows
+            results.misses += misses
         retrieved = time.perf_counter()
         name = part.corpus.name
         if part.answers:
@@ -81,7 +88,9 @@ async def measure_part(work: Path, part: Part, settings: Settings, results: Resu
                 await answers.text_questions(kb, part.cases, f"{name}: dev text questions")
             )
         for label, questions in part.unanswerable.items():
-            results.answers.append(await answers.unanswerable(kb, questions, f"{name}: {label}"))
+            known = {q: part.known[q] for q in questions if q in part.known}
+            row = await answers.unanswerable(kb, questions, f"{name}: {label}", known)
+            results.answers.append(row)
         if part.cross:
             label = f"{name}: asked in the other language"
             results.answers.append(await answers.cross_language(kb, part.cross, label))
@@ -125,6 +134,7 @@ def standard_parts(data: Path, quick: bool) -> Iterator[list[Part]]:
                 corpus=Corpus(name=f"handbook{suffix}", lang="en", folder=pages),
                 cases=handbook,
                 unanswerable=unanswerable,
+                known=handbook_answers(data / "handbook", "multimodal"),
                 cross=[] if quick else [c for c in cross if c.corpus == "handbook"],
                 answers=True,
             )
@@ -148,12 +158,20 @@ def standard_parts(data: Path, quick: bool) -> Iterator[list[Part]]:
 
 
 async def run(
-    data: Path, work: Path, quick: bool, settings: Settings, corpora: set[str] | None = None
+    data: Path,
+    work: Path,
+    quick: bool,
+    settings: Settings,
+    corpora: set[str] | None = None,
+    answers_only: bool = False,
 ) -> Results:
-    """Every standard part (or those of `corpora`: handbook, domainrag, cmrc2018) under `settings`."""
+    """Every standard part (or those of `corpora`: handbook, domainrag, cmrc2018) under `settings`;
+    `answers_only`: the extractive answers alone, no retrieval tables (a minute or two on cached indexes)."""
     results = Results()
     with standard_parts(data, quick) as parts:
         for part in parts:
-            if corpora is None or part.corpus.name.removesuffix("-quick") in corpora:
-                await measure_part(work, part, settings, results)
+            chosen = corpora is None or part.corpus.name.removesuffix("-quick") in corpora
+            asks = part.answers or part.unanswerable or part.cross
+            if chosen and (asks or not answers_only):
+                await measure_part(work, part, settings, results, answers_only)
     return results

@@ -18,8 +18,9 @@ import numpy as np
 
 from knowledge.answering.citations import citation
 from knowledge.answering.no_answer import no_answer
+from knowledge.answering.quoting.asks import asked, asks_about_a_picture, holds, speaks_of_a_picture
 from knowledge.answering.quoting.compose import passages
-from knowledge.answering.quoting.names import unmentioned
+from knowledge.answering.quoting.names import quoted, unmentioned
 from knowledge.answering.quoting.relevance import Scored, shortlist, with_dense
 from knowledge.answering.quoting.terms import default_tokenizer, subject_terms
 from knowledge.answering.quoting.units import Unit, quotable
@@ -42,6 +43,7 @@ def quote(
     tokenizer: Tokenizer,
 ) -> Answer:
     """The answer from `ranked` (best first), or `no_answer` when the best one does not answer."""
+    ranked = fitting(question, ranked)
     best = ranked[0] if ranked else None
     if best is None or not best.answers or not subject_terms(tokenizer, question):
         return no_answer(question, hits)
@@ -49,6 +51,15 @@ def quote(
     if not best.cross_language and unmentioned(question, texts, tokenizer):
         return no_answer(question, hits)
     picked = passages(ranked, units)
+    # a quoted phrase names what the question is about: the passage that answers speaks of it
+    around = [t for p in picked for u in p.units for t in (u.text, u.heading)]
+    phrases = quoted(question)
+    if (
+        not best.cross_language
+        and phrases
+        and len(unmentioned(question, around, tokenizer, phrases)) == len(phrases)
+    ):
+        return no_answer(question, hits)
     number: dict[int, int] = {}
     for passage in picked:
         number.setdefault(passage.rank, len(number) + 1)
@@ -60,6 +71,16 @@ def quote(
         for rank, n in number.items()
     ]
     return Answer(answer=answer, mode="extractive", citations=citations)
+
+
+def fitting(question: str, ranked: Sequence[Scored]) -> list[Scored]:
+    """The units of `ranked` that could answer what `question` asks: they hold the kind of value it
+    asks for (a number, a date) and, when it asks about a picture, they speak of one."""
+    kind = asked(question)
+    picture = asks_about_a_picture(question)
+    return [
+        s for s in ranked if holds(s.unit.text, kind) and (not picture or speaks_of_a_picture(s.unit.text))
+    ]
 
 
 async def similarities(embedder: Embedder, question: str, texts: Sequence[str]) -> dict[str, float]:

@@ -14,14 +14,19 @@ from knowledge.answering.quoting.terms import content_terms
 from knowledge.sparse import Tokenizer
 
 _QUOTED = re.compile(r"(?<![\w'’])(['\"`“‘])([^'\"`”’\n]{2,60})['\"`”’](?![\w])")
-_NAME = re.compile(r"(?<![\w'’\-])([A-Z][\w\-@.]*[\w]|[\w\-]*\d[\w\-]*)")
+_NAME = re.compile(r"(?<![\w'’\-])([A-Z][\w\-@.]*[\w]|[\w\-]*\d[\w\-]*|[a-z][\w\-]+(?:\.[a-z][\w\-]+)+)")
 _SENTENCE_START = re.compile(r"(?:^|[.!?。！？:;]\s*|\n)\s*$")
 MIN_SHARED_PREFIX = 4
 
 
+def quoted(question: str) -> list[str]:
+    """The quoted phrases of `question` ('Speedy meetings', "Find a Time")."""
+    return [m.group(2).strip() for m in _QUOTED.finditer(question)]
+
+
 def named(question: str) -> list[str]:
     """The quoted phrases of `question`, then its capitalised words (not opening a sentence) and numbers."""
-    names = [m.group(2).strip() for m in _QUOTED.finditer(question)]
+    names = quoted(question)
     rest = _QUOTED.sub(" ", question)
     for match in _NAME.finditer(rest):
         if not _SENTENCE_START.search(rest[: match.start()]):
@@ -29,13 +34,15 @@ def named(question: str) -> list[str]:
     return names
 
 
-def unmentioned(question: str, texts: Iterable[str], tokenizer: Tokenizer) -> list[str]:
-    """The names of `question` whose terms do not all occur in `texts`."""
+def unmentioned(
+    question: str, texts: Iterable[str], tokenizer: Tokenizer, names: Iterable[str] | None = None
+) -> list[str]:
+    """The names of `question` (or `names`) whose terms do not all occur in `texts`."""
     known: set[str] = set()
     for text in texts:
         known.update(content_terms(tokenizer, text))
     missing = []
-    for name in named(question):
+    for name in named(question) if names is None else names:
         terms = content_terms(tokenizer, name)
         if terms and not all(mentioned(term, known) for term in terms):
             missing.append(name)
