@@ -8,6 +8,7 @@ import pytest
 from bench import (
     audience,
     bot_latency,
+    busy_latency,
     connectors,
     federation,
     index_speed,
@@ -84,13 +85,20 @@ async def test_ingest_speed_reads_back_every_chunk(tmp_path: Path) -> None:
     assert speed.documents == 1 and speed.chunks >= 2 and speed.rerun_s < speed.ingest_s
 
 
-async def test_sync_speed_resyncs_without_embedding_anything(tmp_path: Path) -> None:
+async def test_sync_speed_resyncs_without_embedding_anything(tmp_path: Path, redis_url: str) -> None:
     page = tmp_path / "page.md"
     page.write_text("# Page\n\n" + "Lore syncs itself. " * 200)
-    r = await sync_speed.measure([page], 200, tmp_path / "work")
+    r = await sync_speed.measure([page], 200, tmp_path / "work", redis_url)
     assert r.documents == 1 and r.chunks >= 2 and r.sync_s > 0 and r.raw_embed_s > 0 and r.ratio > 0
     assert r.corpus_documents == 200 and r.corpus_chunks >= 200 and r.corpus_sync_s > 0 and r.resync_s > 0
     assert r.resync_embedded == 0 and r.resync_s < r.corpus_sync_s
+    assert r.other_worker_embedded == 0 and r.other_worker_s < r.corpus_sync_s  # the second worker's re-sync
+
+
+async def test_busy_latency_times_questions_idle_and_during_syncs(tmp_path: Path) -> None:
+    r = await busy_latency.measure(tmp_path / "busy", documents=20, questions=3)
+    assert r.phases[0].name == "idle" and len(r.phases) == 3
+    assert all(p.questions > 0 and p.done_ms.p50 > 0 for p in r.phases)
 
 
 async def test_bot_latency_times_every_question_and_the_whole_burst(tmp_path: Path) -> None:
