@@ -18,6 +18,7 @@ from knowledge.windows import reach, widen
 Mode = Literal["hybrid", "dense", "sparse"]
 _CANDIDATES = 4  # candidates fetched per result wanted, before diversification
 _POOL = 2  # hits windowed per result wanted: some join others' windows
+_DATED_DEPTH = 2  # times more candidates when the question names a year
 
 
 class Retriever:
@@ -52,6 +53,9 @@ class Retriever:
             if dense is None:
                 return []
         depth = max(self.settings.prefetch, k * _CANDIDATES)
+        years = named_years(query) if self.settings.date_weight else set()
+        if years and mode == "hybrid":  # what it dates may rank low on words alone: look deeper
+            depth *= _DATED_DEPTH
         if dense is None or sparse is None:  # one signal: one filtered nearest query
             hits = await self.index.query(
                 HybridQuery(grants=grants, dense=dense, sparse=sparse, limit=depth, source_ids=source_ids)
@@ -69,8 +73,7 @@ class Retriever:
             by_dense = [hit.model_copy(update={"similarity": hit.score}) for hit in by_dense]
             rankings = [(by_dense, s.dense_weight), (by_sparse, s.sparse_weight)]
             hits = weighted_rrf(rankings, s.rrf_k)
-            years = named_years(query)
-            if years and s.date_weight:  # a third ranking: the candidates dated in a year it names
+            if years:  # a third ranking: the candidates dated in a year it names
                 dated = [hit for hit in hits if hit.chunk.updated_at.year in years]
                 hits = weighted_rrf([*rankings, (dated, s.date_weight)], s.rrf_k)
         per_doc = self.settings.max_chunks_per_doc
