@@ -1,6 +1,7 @@
-"""Hybrid retrieval: dense and sparse candidates fused with weighted RRF inside the index, under the
-principal's access filter; then each hit widened into its context window (`knowledge.windows`: overlapping
-windows of one document joined) and no document allowed to crowd out the rest."""
+"""Hybrid retrieval: dense and sparse candidates, each from a query under the principal's access filter, fused
+with weighted RRF (a question that names a year adds a third ranking: the candidates dated in it); then
+each hit widened into its context window (`knowledge.windows`: overlapping windows of one document joined)
+and no document allowed to crowd out the rest."""
 
 from __future__ import annotations
 

@@ -97,7 +97,8 @@ class Settings(BaseSettings):
         1.0,
         ge=0,
         description="Weight in fusion of a third ranking, of the candidates dated (updated_at) in a year the "
-        "question names: a question about 2023 prefers what was written in 2023; 0 turns it off.",
+        "question names (twice the candidates are fetched then): a question about 2023 prefers what was "
+        "written in 2023; 0 turns it off.",
     )
     prefetch: int = Field(40, ge=5, le=500, description="Candidates each signal contributes before fusion.")
     max_chunks_per_doc: int = Field(3, ge=1, description="Most hits one document may take of the top k.")

@@ -1,5 +1,6 @@
 """A question that names a year prefers what was written in that year (`LORE_DATE_WEIGHT`), on both
-index backends; a question without one ranks as before."""
+index backends, even when its words alone rank it past the usual candidates; a question without one ranks
+as before."""
 
 from __future__ import annotations
 
