@@ -1,10 +1,12 @@
-"""Hybrid retrieval: dense and sparse candidates fused with weighted RRF inside the index, under the
-principal's access filter; then each hit widened into its context window (`knowledge.windows`: overlapping
-windows of one document joined) and no document allowed to crowd out the rest."""
+"""Hybrid retrieval: dense and sparse candidates, each from a query under the principal's access filter, fused
+with weighted RRF (a question that names a year adds a third ranking: the candidates dated in it); then
+each hit widened into its context window (`knowledge.windows`: overlapping windows of one document joined)
+and no document allowed to crowd out the rest."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Literal
 
 from knowledge.embedding.base import Embedder
@@ -17,6 +19,7 @@ from knowledge.windows import reach, widen
 Mode = Literal["hybrid", "dense", "sparse"]
 _CANDIDATES = 4  # candidates fetched per result wanted, before diversification
 _POOL = 2  # hits windowed per result wanted: some join others' windows
+_DATED_DEPTH = 2  # times more candidates when the question names a year
 
 
 class Retriever:
@@ -51,6 +54,9 @@ class Retriever:
             if dense is None:
                 return []
         depth = max(self.settings.prefetch, k * _CANDIDATES)
+        years = named_years(query) if self.settings.date_weight else set()
+        if years and mode == "hybrid":  # what it dates may rank low on words alone: look deeper
+            depth *= _DATED_DEPTH
         if dense is None or sparse is None:  # one signal: one filtered nearest query
             hits = await self.index.query(
                 HybridQuery(grants=grants, dense=dense, sparse=sparse, limit=depth, source_ids=source_ids)
@@ -66,7 +72,11 @@ class Retriever:
             )
             s = self.settings
             by_dense = [hit.model_copy(update={"similarity": hit.score}) for hit in by_dense]
-            hits = weighted_rrf([(by_dense, s.dense_weight), (by_sparse, s.sparse_weight)], s.rrf_k)
+            rankings = [(by_dense, s.dense_weight), (by_sparse, s.sparse_weight)]
+            hits = weighted_rrf(rankings, s.rrf_k)
+            if years:  # a third ranking: the candidates dated in a year it names
+                dated = [hit for hit in hits if hit.chunk.updated_at.year in years]
+                hits = weighted_rrf([*rankings, (dated, s.date_weight)], s.rrf_k)
         per_doc = self.settings.max_chunks_per_doc
         if merge:  # window a wider pool: joined windows leave room for the next hits
             budget = self.settings.window_tokens if window_tokens is None else window_tokens
@@ -77,6 +87,17 @@ class Retriever:
                 self.index, pool, grants, budget, around, k=k, per_doc=per_doc, overlap=overlap
             )
         return diversify(hits, k, per_doc)
+
+
+_YEAR = re.compile(r"(?<![\d.,])(1[89]\d\d|20\d\d)(?!\d|[.,:]\d)")
+
+
+def named_years(query: str) -> set[int]:
+    """The years a question names ("in 2023", "2023年"): four digits from 1800 to 2099 standing alone (a
+    date "2023-12-20" names 2023), not part of a longer number or an amount ("12,2000", "2000.50"). A
+    document dated (`updated_at`) in one of them is what the question is likely about: a report, a notice
+    or a page of that year."""
+    return {int(year) for year in _YEAR.findall(query)}
 
 
 def weighted_rrf(rankings: list[tuple[list[ScoredChunk], float]], k: int) -> list[ScoredChunk]:

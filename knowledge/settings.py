@@ -93,6 +93,13 @@ class Settings(BaseSettings):
     rrf_k: int = Field(
         2, ge=1, le=100, description="k of reciprocal rank fusion: small = top ranks dominate."
     )
+    date_weight: float = Field(
+        1.0,
+        ge=0,
+        description="Weight in fusion of a third ranking, of the candidates dated (updated_at) in a year the "
+        "question names (twice the candidates are fetched then): a question about 2023 prefers what was "
+        "written in 2023; 0 turns it off.",
+    )
     prefetch: int = Field(40, ge=5, le=500, description="Candidates each signal contributes before fusion.")
     max_chunks_per_doc: int = Field(3, ge=1, description="Most hits one document may take of the top k.")
     window_tokens: int = Field(

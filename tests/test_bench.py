@@ -19,7 +19,7 @@ from bench import (
 from bench.common import bench_settings, normalise
 from bench.quality import report as quality_report
 from bench.quality import sweep
-from bench.quality.cases import Case, Corpus
+from bench.quality.cases import Case, Corpus, write_domainrag
 from bench.quality.peer import Bm25Peer, token_windows
 from bench.quality.retrieval import MODES, PEER
 from bench.quality.rule import Read, Score, score
@@ -191,6 +191,22 @@ def test_the_peer_ranks_by_stemmed_bm25_and_jieba(tmp_path: Path) -> None:
     write_pages(zh, {"a.md": "文学院成立于1939年。", "b.md": "学费每年六千元。"})
     assert [r.doc_id for r in Bm25Peer(Corpus(name="en", lang="en", folder=en)).search("hotel")] == ["a.md"]
     assert Bm25Peer(Corpus(name="zh", lang="zh", folder=zh)).search("学费是多少")[0].doc_id == "b.md"
+
+
+def test_a_domainrag_passage_is_dated_by_its_file_as_a_synced_page_would_be(tmp_path: Path) -> None:
+    source, folder = tmp_path / "source", tmp_path / "docs"
+    source.mkdir()
+    folder.mkdir()
+    lines = [
+        '{"id": "a", "title": "校长", "date": "2023-12-20", "text": "林尚立"}',
+        '{"id": "b", "title": "校长", "date": "2517-37-68", "text": "李文海"}',
+    ]
+    (source / "passages.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    write_domainrag(folder, source)
+    dated = datetime.fromtimestamp((folder / "a.md").stat().st_mtime, UTC)
+    assert dated.date().isoformat() == "2023-12-20"
+    assert (folder / "a.md").read_text(encoding="utf-8") == "# 校长\n\n林尚立\n"  # the text says no date
+    assert datetime.fromtimestamp((folder / "b.md").stat().st_mtime, UTC).year == datetime.now(UTC).year
 
 
 def test_a_sweep_changes_one_setting_of_the_base_at_a_time() -> None:

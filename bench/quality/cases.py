@@ -8,6 +8,9 @@ first, the way a Slack thread asks a follow-up.
 from __future__ import annotations
 
 import json
+import os
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -78,12 +81,32 @@ def passage_doc(passage_id: str) -> str:
 
 
 def write_domainrag(folder: Path, source: Path, only: set[str] | None = None) -> None:
-    """One Markdown document per domainrag passage, its title as the heading (`only`: these ids)."""
+    """One Markdown document per domainrag passage, its title as the heading (`only`: these ids).
+
+    A passage's `date` (when the site published it) becomes the file's modification time, which is the
+    document's `updated_at` once synced: the date a real synced page carries (a web page's Last-Modified, a
+    file's mtime). The text is left as the site shows it: nothing is added to what is embedded or matched.
+    """
     for line in (source / "passages.jsonl").read_text(encoding="utf-8").splitlines():
         p = json.loads(line)
         if only is None or p["id"] in only:
-            text = f"# {p['title']}\n\n{p['text']}\n"
-            (folder / passage_doc(p["id"])).write_text(text, encoding="utf-8")
+            path = folder / passage_doc(p["id"])
+            path.write_text(f"# {p['title']}\n\n{p['text']}\n", encoding="utf-8")
+            published = publication(p.get("date") or "")
+            if published is not None:
+                os.utime(path, (published, published))
+
+
+def publication(date: str) -> float | None:
+    """A passage's `date` ("2023-12-20", or a year alone) as a timestamp (noon UTC); None if not a date."""
+    match = re.fullmatch(r"(\d{4})(?:-(\d{2})-(\d{2}))?", date.strip())
+    if match is None:
+        return None
+    year, month, day = int(match[1]), int(match[2] or 1), int(match[3] or 1)
+    try:
+        return datetime(year, month, day, 12, tzinfo=UTC).timestamp()
+    except ValueError:  # the data holds a few impossible dates ("2517-37-68")
+        return None
 
 
 def domainrag_cases(source: Path, limit: int | None = None) -> list[Case]:

@@ -1,7 +1,8 @@
 """Lore's index of one corpus for the quality benchmark: built with the sync engine, reused between runs.
 
 An index lives in `<work>/quality/<corpus>-<fingerprint>`; the fingerprint covers what decides its content
-(the settings ingestion reads and the code that parses, chunks, encodes and stores), so a change of either
+(the settings ingestion reads, the code that parses, chunks, encodes and stores, and the code that writes
+the corpora), so a change of either
 builds a new one and an unchanged input reuses the old one (the sync finds nothing to do). Every index of
 a work dir shares one embedding cache, `<work>/embeddings.sqlite`: a chunk text is embedded once, whatever
 the variant that meets it.
@@ -44,6 +45,7 @@ INDEX_CODE = (
     "knowledge/models.py",
     "knowledge/sparse.py",
     "knowledge/index",
+    "bench/quality/cases.py",  # writes the corpora (domainrag's passages, their dates)
 )
 
 
