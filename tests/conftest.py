@@ -27,6 +27,7 @@ from knowledge.index.edge import EdgeIndex
 from knowledge.index.server import ServerIndex
 from knowledge.kv.base import KeyValue
 from knowledge.kv.redis import RedisStore
+from knowledge.models import Chunk, IndexedChunk
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
 from lore.runtime import sync_engine
@@ -256,3 +257,14 @@ async def store(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterat
     kv = await open_kv(request.param, clock, url)
     yield kv
     await kv.close()
+
+
+async def store_chunks(kb: Knowledge, chunks: list[Chunk]) -> None:
+    """Embed one document's `chunks` with `kb`'s model and sparse encoder, and store them as that document."""
+    texts = [c.embedding_text() for c in chunks]
+    dense = await kb.embedder.embed_passages(texts)
+    items = [
+        IndexedChunk(chunk=c, dense=d, sparse=kb.sparse.encode_passage(t))
+        for c, d, t in zip(chunks, dense, texts, strict=True)
+    ]
+    await kb.index.replace_document(chunks[0].source_id, chunks[0].doc_id, items)

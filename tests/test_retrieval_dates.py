@@ -7,9 +7,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from knowledge.access import Principal
-from knowledge.models import Chunk, IndexedChunk
+from knowledge.models import Chunk
 from knowledge.retrieval import Retriever, named_years
 from knowledge.service import Knowledge
+from tests.conftest import store_chunks
 
 REPORTS = {  # the 2022 report says it in more words: without its date it ranks below the others
     2021: "Annual report: the dean of the law school is Alice Moreau.",
@@ -35,13 +36,7 @@ async def store(kb: Knowledge, doc_id: str, texts: list[str], year: int) -> None
         )
         for n, text in enumerate(texts)
     ]
-    heads = [c.embedding_text() for c in chunks]
-    dense = await kb.embedder.embed_passages(heads)
-    items = [
-        IndexedChunk(chunk=c, dense=d, sparse=kb.sparse.encode_passage(h))
-        for c, d, h in zip(chunks, dense, heads, strict=True)
-    ]
-    await kb.index.replace_document("news", doc_id, items)
+    await store_chunks(kb, chunks)
 
 
 async def store_reports(kb: Knowledge) -> None:

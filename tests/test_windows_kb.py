@@ -16,10 +16,11 @@ from knowledge.answering.context import pack
 from knowledge.embedding.cache import CachedEmbedder, EmbeddingCache
 from knowledge.embedding.local import LocalEmbedder
 from knowledge.index.edge import EdgeIndex
-from knowledge.models import Chunk, IndexedChunk
+from knowledge.models import Chunk
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
 from lore.commands import query
+from tests.conftest import store_chunks
 
 OFFICES = [
     "Berlin office: the Berlin team sits on the third floor of the Alexanderplatz building.",
@@ -48,13 +49,7 @@ async def store_offices(kb: Knowledge) -> None:
         )
         for n, text in enumerate(OFFICES)
     ]
-    texts = [c.embedding_text() for c in chunks]
-    dense = await kb.embedder.embed_passages(texts)
-    items = [
-        IndexedChunk(chunk=c, dense=d, sparse=kb.sparse.encode_passage(t))
-        for c, d, t in zip(chunks, dense, texts, strict=True)
-    ]
-    await kb.index.replace_document("wiki", "offices.md", items)
+    await store_chunks(kb, chunks)
 
 
 async def test_a_window_never_joins_a_neighbour_the_asker_may_not_read(kb: Knowledge) -> None:
