@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from knowledge.jobs import DELETE, SYNC, JobRequest, QueueStatus, job_id
 
@@ -53,6 +54,18 @@ class InlineJobs:
         finally:
             self._running.discard(key)
             self._jobs.pop(key, None)  # here, not in a done-callback: a new request may follow at once
+
+    async def wait(self, kind: str, source_id: str) -> None:
+        """Until the source's job of this kind (queued or running) has ended; at once when there is none."""
+        task = self._jobs.get(job_id(kind, source_id))
+        if task is not None:
+            await asyncio.gather(asyncio.shield(task), return_exceptions=True)
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold the writer's slot: no job runs meanwhile (e.g. `lore ingest` inside `lore serve`)."""
+        async with self._slots:
+            yield
 
     async def status(self) -> QueueStatus:
         """Jobs waiting for the slot, sources being worked on; the bot process is the one worker."""

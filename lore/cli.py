@@ -7,6 +7,7 @@ import asyncio
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -17,6 +18,11 @@ from knowledge.index.base import IndexUnavailable
 from knowledge.kv.base import StoreUnavailable
 from knowledge.logs import configure_logging
 from knowledge.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from lore.commands.host import Host
+
+SERVED = frozenset({"ingest", "sources", "apikey", "search", "ask", "chat"})  # run inside `lore serve`
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     mcp = sub.add_parser("mcp", help="serve Lore to AI agents over MCP, as the key in LORE_MCP_KEY")
     mcp.add_argument("--http", action="store_true", help="streamable HTTP instead of stdio")
     mcp.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1)")
-    mcp.add_argument("--port", type=int, default=8789, help="HTTP port (default 8789)")
+    mcp.add_argument("--port", type=int, default=None, help="HTTP port (default LORE_MCP_PORT, 8789)")
 
     apikey = sub.add_parser("apikey", help="create, list or revoke Knowledge API keys")
     apikey.add_argument("action", choices=["create", "list", "revoke"])
@@ -114,6 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-old", action="store_true", help="keep the previous collection (default: delete it after)"
     )
 
+    serve = sub.add_parser(
+        "serve",
+        help="bot (with Slack tokens), Knowledge API, MCP (with LORE_MCP_KEY) and syncs in one process",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address of the API and MCP ports (default 127.0.0.1)"
+    )
+
     sub.add_parser("doctor", help="print the effective configuration and check every service")
     return parser
 
@@ -125,7 +139,8 @@ def _principal_args(cmd: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `lore` console script; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    line = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(line)
     try:
         settings = load_settings()
     except ValidationError as exc:  # printed, not logged: logging is configured from the settings
@@ -133,22 +148,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(settings, args.verbose)
     try:
-        return asyncio.run(_dispatch(args, settings))
-    except AccessError as exc:
-        print(f"lore {args.command}: {exc} (repeat --access for several)", file=sys.stderr)
-        return 2
-    except (IndexUnavailable, EmbeddingError, LLMError, StoreUnavailable, FileNotFoundError) as exc:
-        print(f"lore {args.command}: {exc}\n(`lore doctor` checks every service)", file=sys.stderr)
-        return 1
+        return asyncio.run(_main(args, line, settings))
     except KeyboardInterrupt:
         return 130
 
 
-async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+async def _main(args: argparse.Namespace, line: list[str], settings: Settings) -> int:
+    """In the running `lore serve` of the data dir when there is one and the command can run there; else
+    here."""
+    if args.command not in SERVED:
+        return await run_command(args, settings)
+    from lore.commands.host import LocalHost
+    from lore.serve.address import NotYours
+    from lore.serve.client import ControlRefused, relay
+
+    try:
+        code = await relay(line, settings.data_dir)
+    except (NotYours, ControlRefused) as exc:
+        print(f"lore {args.command}: {exc}", file=sys.stderr)
+        return 2
+    return code if code is not None else await run_command(args, settings, LocalHost(settings))
+
+
+async def run_command(args: argparse.Namespace, settings: Settings, host: Host | None = None) -> int:
+    """Run the parsed command (on `host`, for those in SERVED); the failures people can fix are said on its
+    stderr with the fix, and give exit code 2 (the line) or 1 (a service)."""
     from lore.commands import MODULES
 
+    err = host.terminal.err if host is not None else sys.stderr
     module = importlib.import_module(f"lore.commands.{MODULES[args.command]}")
-    code: int = await getattr(module, args.command)(args, settings)
+    given = (host,) if host is not None else ()
+    try:
+        code: int = await getattr(module, args.command)(args, settings, *given)
+    except AccessError as exc:
+        print(f"lore {args.command}: {exc} (repeat --access for several)", file=err)
+        return 2
+    except (IndexUnavailable, EmbeddingError, LLMError, StoreUnavailable, FileNotFoundError) as exc:
+        print(f"lore {args.command}: {exc}\n(`lore doctor` checks every service)", file=err)
+        return 1
     return code
 
 

@@ -399,6 +399,31 @@ async def test_inline_jobs_run_one_job_per_source_one_at_a_time() -> None:
     assert not await jobs.request_sync(a)  # closed
 
 
+async def test_inline_jobs_wait_for_a_job_and_lend_the_writers_slot() -> None:
+    gate, ran = asyncio.Event(), []
+
+    async def run(request: JobRequest) -> None:
+        await gate.wait()
+        ran.append(request.source_id)
+
+    jobs = InlineJobs(run, run)
+    await jobs.wait(SYNC, "a")  # no job: at once
+    assert await jobs.request_sync(JobRequest(source_id="a"))
+    waiting = asyncio.ensure_future(jobs.wait(SYNC, "a"))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # the job is still running
+    gate.set()
+    await asyncio.wait_for(waiting, 5)
+    assert ran == ["a"]
+    async with jobs.slot():  # held: a job requested now waits for it
+        assert await jobs.request_sync(JobRequest(source_id="b"))
+        await asyncio.sleep(0.05)
+        assert (await jobs.status()).running == [] and ran == ["a"]
+    await asyncio.wait_for(jobs.wait(SYNC, "b"), 5)
+    assert ran == ["a", "b"]
+    await jobs.close()
+
+
 @pytest.mark.parametrize("kb", ["edge"], indirect=True)
 async def test_inline_jobs_sync_with_the_real_engine(
     settings: Settings, engine: SyncEngine, folder: Path

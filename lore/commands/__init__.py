@@ -17,4 +17,5 @@ MODULES = {  # subcommand -> module under lore.commands that defines a coroutine
     "apikey": "apikey",
     "reindex": "reindex",
     "doctor": "doctor",
+    "serve": "serve",
 }

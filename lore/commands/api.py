@@ -2,7 +2,7 @@
 
 It opens the knowledge base, the API keys and the store that counts each key's rate (Redis when
 `LORE_REDIS_URL` is set, so the limit holds across replicas). In embedded mode the on-disk index is held by
-one process at a time: run `lore api` instead of `lore bot`, or set `LORE_QDRANT_URL` to run both.
+one process at a time: `lore serve` runs the API beside the bot, or set `LORE_QDRANT_URL` to run both.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from knowledge.apikeys import open_keys
 from knowledge.audit import open_audit
 from knowledge.jobs import Jobs
 from knowledge.jobs_arq import ArqJobs
+from knowledge.kv.base import KeyValue
 from knowledge.kv.factory import open_store
 from knowledge.metrics import Metrics
 from knowledge.service import Knowledge
@@ -50,27 +51,10 @@ async def bot(args: argparse.Namespace, settings: Settings) -> int:
         metrics = Metrics()  # one /metrics for the answers and, in embedded mode, the syncs
         jobs = await _jobs(stack, kb, registry, settings, stop, metrics)
         try:
-            runtime = await BotRuntime.open(
-                settings,
-                kb=kb,
-                store=store,
-                registry=registry,
-                audit=open_audit(settings, store),
-                jobs=jobs,
-                keys=open_keys(settings, store),
-                metrics=metrics,
-            )
+            how = await start_bot(stack, settings, kb, store, registry, jobs, metrics, port=args.port)
         except SlackSetupError as exc:
             print(f"lore bot: {exc}", file=sys.stderr)
             return 2
-        stack.push_async_callback(runtime.close)
-        if socket_mode:
-            await runtime.connect_socket_mode()
-            await runtime.serve_http(port=args.port, events=False)  # probes only
-            how = f"over Socket Mode (probes on :{args.port or settings.http_port})"
-        else:
-            await runtime.serve_http(port=args.port)
-            how = f"over HTTP on :{args.port or settings.http_port} (POST /slack/events)"
         if settings.redis_url is None:
             how += "; syncing sources in this process"
         stack.callback(stop.set)  # leaving early (an error) stops the scheduler first
@@ -78,6 +62,39 @@ async def bot(args: argparse.Namespace, settings: Settings) -> int:
         await stop.wait()
         print("stopping: finishing the answers being written…", file=sys.stderr, flush=True)
     return 0
+
+
+async def start_bot(
+    stack: AsyncExitStack,
+    settings: Settings,
+    kb: Knowledge,
+    store: KeyValue,
+    registry: Registry,
+    jobs: Jobs,
+    metrics: Metrics,
+    *,
+    port: int | None = None,
+) -> str:
+    """Answer in Slack over Socket Mode (SLACK_APP_TOKEN; probes served on the HTTP port) or HTTP
+    (`/slack/events`) until `stack` closes; returns how, for the start line. `SlackSetupError` when Slack
+    refuses the token."""
+    runtime = await BotRuntime.open(
+        settings,
+        kb=kb,
+        store=store,
+        registry=registry,
+        audit=open_audit(settings, store),
+        jobs=jobs,
+        keys=open_keys(settings, store),
+        metrics=metrics,
+    )
+    stack.push_async_callback(runtime.close)
+    if settings.slack_app_token is not None:
+        await runtime.connect_socket_mode()
+        await runtime.serve_http(port=port, events=False)  # probes only
+        return f"over Socket Mode (probes on :{port or settings.http_port})"
+    await runtime.serve_http(port=port)
+    return f"over HTTP on :{port or settings.http_port} (POST /slack/events)"
 
 
 async def _jobs(

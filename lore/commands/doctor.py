@@ -150,6 +150,11 @@ async def _embeddings(settings: Settings) -> str:
 
 
 async def _index(settings: Settings) -> str:
+    if settings.qdrant_url is None:
+        from lore.serve.client import running
+
+        if (pid := await running(settings.data_dir)) is not None:  # it holds the embedded index
+            return f"Qdrant Edge at {settings.index_dir}: held by the running `lore serve` (pid {pid})"
     index = open_index(settings)
     try:
         await index.ensure()

@@ -8,33 +8,33 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
-import sys
 from pathlib import Path
+from typing import TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ingestion.connectors.base import ListingError
 from ingestion.connectors.files import FilesConnector
-from ingestion.parse_pool import ParsePool
 from ingestion.scheduler import status_from
+from ingestion.source_jobs import WorkerContext
 from ingestion.sync import SourceRemoved
 from ingestion.sync_result import SyncResult
 from knowledge.access import parse_acl
 from knowledge.jobs import ALLOW_DELETES
-from knowledge.service import Knowledge
 from knowledge.settings import Settings
 from knowledge.source_kinds import FILES_KIND
-from knowledge.sources import Registry, Source
-from lore.runtime import open_state, registry_of, sync_engine
+from knowledge.sources import Source
+from lore.commands.host import Host, LocalHost
 
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
-async def ingest(args: argparse.Namespace, settings: Settings) -> int:
+async def ingest(args: argparse.Namespace, settings: Settings, host: Host | None = None) -> int:
     """Sync PATH... as source NAME; prints a progress bar and a one-line summary."""
+    host = host or LocalHost(settings)
     acl = parse_acl(args.access)
-    err = Console(stderr=True)
+    err = console_of(host.terminal.err)
     if not SOURCE_NAME.match(args.source):
         err.print(
             f"lore ingest: invalid source name {args.source!r}: use lower-case letters, digits, '.', '_' "
@@ -42,20 +42,21 @@ async def ingest(args: argparse.Namespace, settings: Settings) -> int:
             markup=False,
         )
         return 2
-    paths = [Path(p) for p in args.paths]
-    missing = [str(p) for p in paths if not p.exists()]
+    paths = [host.terminal.path(p) for p in args.paths]
+    missing = [given for given, p in zip(args.paths, paths, strict=True) if not p.exists()]
     if missing:
         err.print(f"lore ingest: no such file or folder: {', '.join(missing)}", markup=False)
         return 2
     wanted = Source(
         id=args.source,
-        location=[str(p.resolve()) for p in paths],
+        location=[str(p) for p in paths],
         access=acl,
         ceiling=parse_acl(args.ceiling) if args.ceiling else None,
         every=settings.sync_interval,
         added_by="cli",
     )
-    async with registry_of(settings) as registry:
+    async with host.worker() as context, host.writing():
+        registry = context.registry
         record = await registry.get(args.source)
         if record is not None and not args.replace and (changes := differences(record.source, wanted)):
             err.print(
@@ -66,83 +67,85 @@ async def ingest(args: argparse.Namespace, settings: Settings) -> int:
                 soft_wrap=True,
             )
             return 2
-        result = await _sync(args, settings, wanted, registry, err, known=record is not None)
+        result = await _sync(args, context, wanted, err, known=record is not None)
         if result is None:
             return 1
         if record is None or args.replace:
             await registry.put(wanted)
         await registry.record(wanted.id, status_from(result))
-    _report(result, args.json)
+    _report(result, args.json, host.terminal.out, host.terminal.err)
     if result.held:
         again = shlex.join(["lore", "ingest", *args.paths, "--source", args.source])
         again += "".join(f" --access {shlex.quote(a)}" for a in args.access)
         again += "".join(f" --ceiling {shlex.quote(c)}" for c in args.ceiling or [])
-        print(f"lore ingest: to delete them, confirm with: {again} {ALLOW_DELETES}", file=sys.stderr)
+        print(f"lore ingest: to delete them, confirm with: {again} {ALLOW_DELETES}", file=host.terminal.err)
     return 0 if result.ok else 1
 
 
 async def _sync(
     args: argparse.Namespace,
-    settings: Settings,
+    context: WorkerContext,
     source: Source,
-    registry: Registry,
     err: Console,
     *,
     known: bool,
 ) -> SyncResult | None:
     """Sync the folders with a progress bar; None (said on `err`) when the listing failed or the source was
     removed meanwhile (then nothing of it is left)."""
-    connector = FilesConnector([Path(p) for p in args.paths], source.access)
+    connector = FilesConnector([Path(p) for p in source.location], source.access)
+    engine, registry = context.engine, context.registry
 
     async def registered() -> bool:  # a source removed (by an admin) while this runs stays removed
         return not known or await registry.get(source.id) is not None
 
-    parser = ParsePool(workers=1, timeout=settings.parse_timeout)
     result: SyncResult | None = None
-    async with await Knowledge.open(settings) as kb:
-        state = await open_state(kb)
-        engine = sync_engine(kb, parser, state)
-        try:
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err,
-                transient=True,
-                disable=args.json or not err.is_terminal,
-            ) as bar:
-                task = bar.add_task(f"indexing {source.id}", total=None)
+    try:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=args.json or not err.is_terminal,
+        ) as bar:
+            task = bar.add_task(f"indexing {source.id}", total=None)
 
-                def advance(done: int, total: int, doc_id: str) -> None:
-                    bar.update(task, completed=done, total=total, description=doc_id[-40:])
+            def advance(done: int, total: int, doc_id: str) -> None:
+                bar.update(task, completed=done, total=total, description=doc_id[-40:])
 
-                result = await engine.sync(
-                    source.id,
-                    connector,
-                    progress=advance,
-                    ceiling=source.ceiling,
-                    allow_deletes=args.allow_deletes,
-                    registered=registered,
-                )
-            await kb.index.optimize()
-        except ListingError as exc:
-            err.print(f"lore ingest: {exc}; nothing was changed", markup=False)
-            return None
-        except SourceRemoved:
-            pass
-        finally:
-            if not await registered():
-                await engine.remove_source(source.id)
-                err.print(
-                    f"lore ingest: {source.id} was removed meanwhile; nothing of it is left",
-                    markup=False,
-                    soft_wrap=True,
-                )
-                result = None
-            await state.close()
-            await parser.close()
+            result = await engine.sync(
+                source.id,
+                connector,
+                progress=advance,
+                ceiling=source.ceiling,
+                allow_deletes=args.allow_deletes,
+                registered=registered,
+            )
+        await engine.index.optimize()
+    except ListingError as exc:
+        err.print(f"lore ingest: {exc}; nothing was changed", markup=False)
+        return None
+    except SourceRemoved:
+        pass
+    finally:
+        if not await registered():
+            await engine.remove_source(source.id)
+            err.print(
+                f"lore ingest: {source.id} was removed meanwhile; nothing of it is left",
+                markup=False,
+                soft_wrap=True,
+            )
+            result = None
     return result
+
+
+def console_of(stream: TextIO) -> Console:
+    """A rich console on `stream` (a terminal's, or one relayed from `lore serve`, which says whether the
+    terminal at its end is one and how wide)."""
+    width = getattr(stream, "width", None)
+    tty = getattr(stream, "tty", None)
+    return Console(file=stream, width=width, force_terminal=tty)
 
 
 def differences(registered: Source, wanted: Source) -> list[str]:
@@ -169,12 +172,12 @@ def differences(registered: Source, wanted: Source) -> list[str]:
     return found
 
 
-def _report(result: SyncResult, as_json: bool) -> None:
+def _report(result: SyncResult, as_json: bool, out: TextIO, err: TextIO) -> None:
     if as_json:
-        print(result.model_dump_json())
+        print(result.model_dump_json(), file=out)
         return
     for error in result.errors:
-        print(f"  failed: {error.doc_id}: {error.reason}", file=sys.stderr)
+        print(f"  failed: {error.doc_id}: {error.reason}", file=err)
     if result.acl_updated:
-        print(f"  access changed on {result.acl_updated} documents (not re-embedded)", file=sys.stderr)
-    print(result.line())
+        print(f"  access changed on {result.acl_updated} documents (not re-embedded)", file=err)
+    print(result.line(), file=out)

@@ -2,7 +2,7 @@
 
 The server answers as one API key, LORE_MCP_KEY: its principal decides what the agent may read. In stdio
 mode stdout carries the protocol only; everything else goes to stderr. In embedded mode the on-disk index is
-held by one process at a time, like `lore api`.
+held by one process at a time, like `lore api` (`lore serve` runs MCP over HTTP beside the bot and the API).
 """
 
 from __future__ import annotations
@@ -46,11 +46,12 @@ async def mcp(args: argparse.Namespace, settings: Settings) -> int:
             print(INACTIVE_KEY, file=sys.stderr)
             return 2
         sock = None
+        port = args.port or settings.mcp_port
         if args.http:  # before the model loads: a taken port fails at once
             try:
-                sock = stack.enter_context(bind(args.host, args.port))
+                sock = stack.enter_context(bind(args.host, port))
             except OSError as exc:
-                where = f"{args.host}:{args.port}"
+                where = f"{args.host}:{port}"
                 print(f"lore mcp: cannot listen on {where} ({exc.strerror}): use --port", file=sys.stderr)
                 return 2
         kb = await stack.enter_async_context(await Knowledge.open(settings))

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import sys
-from collections.abc import AsyncIterator
+from typing import TextIO
 
 from knowledge.access import Directory, Principal
 from knowledge.answering.answerer import Delta, Final
@@ -14,6 +12,7 @@ from knowledge.answering.sentences import snippet
 from knowledge.models import Answer
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
+from lore.commands.host import Host, LocalHost, Terminal
 
 CHAT_BANNER = """Lore — terminal chat over {count} indexed chunks, answering as {who}.
 Answers are {mode}. Type a question; an empty line or Ctrl-D quits.
@@ -30,74 +29,67 @@ def principal_of(args: argparse.Namespace, settings: Settings) -> Principal:
     return Principal.of(groups=groups, user=args.user, directory=directory)
 
 
-async def _lines() -> AsyncIterator[str]:
-    while line := await asyncio.to_thread(sys.stdin.readline):
-        if line.strip():
-            yield line.strip()
-
-
-async def search(args: argparse.Namespace, settings: Settings) -> int:
+async def search(args: argparse.Namespace, settings: Settings, host: Host | None = None) -> int:
     """Print the best snippets (or `{"results": [...]}` with --json; one line per query with '-')."""
+    host = host or LocalHost(settings)
+    terminal, out = host.terminal, host.terminal.out
     who = principal_of(args, settings)
-    async with await Knowledge.open(settings) as kb:
+    async with host.knowledge() as kb:
         if args.query == "-":
-            async for query in _lines():
+            async for query in terminal.lines():
                 results = await kb.search(query, who, k=args.k)
-                print(
-                    json.dumps(
-                        {"query": query, "results": [r.model_dump() for r in results]}, ensure_ascii=False
-                    ),
-                    flush=True,
-                )
+                found = {"query": query, "results": [r.model_dump() for r in results]}
+                print(json.dumps(found, ensure_ascii=False), file=out, flush=True)
             return 0
         results = await kb.search(args.query, who, k=args.k)
     if args.json:
-        print(json.dumps({"results": [r.model_dump() for r in results]}, ensure_ascii=False))
+        print(json.dumps({"results": [r.model_dump() for r in results]}, ensure_ascii=False), file=out)
         return 0
     if not results:
-        print("nothing found in what you can access")
+        print("nothing found in what you can access", file=out)
     for n, r in enumerate(results, 1):
-        print(f"{n}. {r.title} — {r.source}/{r.doc_id}  (score {r.score:.3f})\n   {r.url}")
-        print("   " + snippet(r.text, args.query))  # the window is wide: show where it matches
+        print(f"{n}. {r.title} — {r.source}/{r.doc_id}  (score {r.score:.3f})\n   {r.url}", file=out)
+        print("   " + snippet(r.text, args.query), file=out)  # the window is wide: show where it matches
     return 0
 
 
-async def ask(args: argparse.Namespace, settings: Settings) -> int:
+async def ask(args: argparse.Namespace, settings: Settings, host: Host | None = None) -> int:
     """Print a cited answer, streamed as it is written (or the `lore ask --json` object)."""
+    host = host or LocalHost(settings)
+    out = host.terminal.out
     who = principal_of(args, settings)
-    async with await Knowledge.open(settings) as kb:
+    async with host.knowledge() as kb:
         if args.query == "-":
-            async for question in _lines():
+            async for question in host.terminal.lines():
                 answer = await kb.ask(question, who)
-                print(
-                    json.dumps({"question": question, **answer.model_dump()}, ensure_ascii=False), flush=True
-                )
+                found = {"question": question, **answer.model_dump()}
+                print(json.dumps(found, ensure_ascii=False), file=out, flush=True)
             return 0
         if args.json:
-            print((await kb.ask(args.query, who)).model_dump_json())
+            print((await kb.ask(args.query, who)).model_dump_json(), file=out)
             return 0
-        await _stream_answer(kb, args.query, who, [])
+        await _stream_answer(kb, args.query, who, [], out)
     return 0
 
 
 async def _stream_answer(
-    kb: Knowledge, question: str, who: Principal, history: list[tuple[str, str]]
+    kb: Knowledge, question: str, who: Principal, history: list[tuple[str, str]], out: TextIO
 ) -> Answer:
     final: Answer | None = None
     shown = ""
     async for event in kb.ask_stream(question, who, history=history):
         if isinstance(event, Delta) and event.text:
             shown += event.text
-            print(event.text, end="", flush=True)
+            print(event.text, end="", file=out, flush=True)
         elif isinstance(event, Final):
             final = event.answer
     assert final is not None, "the answerer always ends with a Final event"
     if final.answer.strip() != shown.strip():  # the LLM failed mid-answer, or cited nothing: replace it
-        print("\n\n(replaced:)\n" + final.answer if shown else final.answer, end="")
-    print()
-    print(render_sources(final))
+        print("\n\n(replaced:)\n" + final.answer if shown else final.answer, end="", file=out)
+    print(file=out)
+    print(render_sources(final), file=out)
     if final.skipped:
-        print(f"(not searched this time: {', '.join(final.skipped)} did not answer in time)")
+        print(f"(not searched this time: {', '.join(final.skipped)} did not answer in time)", file=out)
     return final
 
 
@@ -111,25 +103,28 @@ def render_sources(answer: Answer) -> str:
     return "\n".join(lines)
 
 
-async def chat(args: argparse.Namespace, settings: Settings) -> int:
+async def chat(args: argparse.Namespace, settings: Settings, host: Host | None = None) -> int:
     """A terminal chat: follow-ups see the conversation so far."""
+    host = host or LocalHost(settings)
+    out = host.terminal.out
     who = principal_of(args, settings)
-    async with await Knowledge.open(settings) as kb:
+    async with host.knowledge() as kb:
         mode = (
             f"written by {settings.llm_model} at {settings.llm_base_url}"
             if settings.llm_base_url
             else "extractive (the best sentences of the top sources, cited) because no LLM is configured"
         )
-        print(CHAT_BANNER.format(count=await kb.index.count(), who=", ".join(who.sorted()), mode=mode))
+        count = await kb.index.count()
+        print(CHAT_BANNER.format(count=count, who=", ".join(who.sorted()), mode=mode), file=out)
         history: list[tuple[str, str]] = []
-        while True:
-            try:
-                question = (await asyncio.to_thread(input, "\nyou> ")).strip()
-            except EOFError:
-                break
-            if not question:
-                break
-            print("lore> ", end="", flush=True)
-            answer = await _stream_answer(kb, question, who, history)
+        while question := await _prompt(host.terminal, "\nyou> "):
+            print("lore> ", end="", file=out, flush=True)
+            answer = await _stream_answer(kb, question, who, history, out)
             history = [*history, (question, answer.answer)][-5:]
     return 0
+
+
+async def _prompt(terminal: Terminal, prompt: str) -> str:
+    """The next line typed after `prompt`, stripped; '' at the end of input."""
+    print(prompt, end="", file=terminal.out, flush=True)
+    return (await terminal.readline()).strip()

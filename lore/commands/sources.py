@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import sys
 import time
 from contextlib import AsyncExitStack
+from typing import TextIO
 
 from bot.source_form import fields_from_line, source_from_fields
-from ingestion.source_jobs import WorkerContext, run_delete, run_sync
 from knowledge.audit import AuditEntry, open_audit
-from knowledge.jobs import ALLOW_DELETES, JobRequest
+from knowledge.jobs import ALLOW_DELETES, DELETE, SYNC, JobRequest
 from knowledge.jobs_arq import ArqJobs
-from knowledge.kv.redis import RedisStore
 from knowledge.settings import Settings
 from knowledge.source_policy import refusals
-from knowledge.sources import Registry, open_registry
-from lore.runtime import open_engine
+from knowledge.sources import Registry
+from lore.commands.host import Host, LocalHost
 
 USAGE = (
     "usage: lore sources add files <id> <folder>[,<folder>…] access=public[,group:NAME] [every=1h]\n"
@@ -38,28 +36,28 @@ USAGE = (
 )
 
 
-async def sources(args: argparse.Namespace, settings: Settings) -> int:
+async def sources(args: argparse.Namespace, settings: Settings, host: Host | None = None) -> int:
     """List, add, remove or sync sources."""
+    host = host or LocalHost(settings)
+    out, err = host.terminal.out, host.terminal.err
     async with AsyncExitStack() as stack:
-        store = RedisStore(settings.redis_url) if settings.redis_url else None
-        if store is not None:
-            stack.push_async_callback(store.close)
-        registry = open_registry(settings, store)
+        store = await stack.enter_async_context(host.redis())
+        registry = await stack.enter_async_context(host.registry())
         who = f"cli:{getpass.getuser()}"
         if args.action == "list":
-            return await _list(registry, settings)
+            return await _list(registry, out)
         if args.action == "add":
             try:
                 kind, values = fields_from_line(args.words)
                 source = source_from_fields(kind, values, added_by="cli")
             except ValueError as exc:  # FormError (a field) or the line itself
-                print(f"lore sources add: {exc}\n{USAGE}", file=sys.stderr)
+                print(f"lore sources add: {exc}\n{USAGE}", file=err)
                 return 2
             if refused := refusals(source, settings, from_slack=False):
-                print(f"lore sources add: {'; '.join(refused.values())}", file=sys.stderr)
+                print(f"lore sources add: {'; '.join(refused.values())}", file=err)
                 return 2
             if await registry.get(source.id) is not None:
-                print(f"lore sources add: {source.id!r} exists; remove it first", file=sys.stderr)
+                print(f"lore sources add: {source.id!r} exists; remove it first", file=err)
                 return 2
             await registry.put(source)
             await open_audit(settings, store).record(
@@ -67,11 +65,11 @@ async def sources(args: argparse.Namespace, settings: Settings) -> int:
                     at=time.time(), who=who, action="add", target=source.id, detail=" ".join(args.words)
                 )
             )
-            return await _job("sync", source.id, registry, settings, stack, allow_deletes=False)
+            return await _job("sync", source.id, registry, host, stack, allow_deletes=False)
         name = args.words[0] if args.words else ""
         if await registry.get(name) is None:
             known = ", ".join(r.source.id for r in await registry.all()) or "none"
-            print(f"lore sources {args.action}: unknown source {name!r}; known: {known}", file=sys.stderr)
+            print(f"lore sources {args.action}: unknown source {name!r}; known: {known}", file=err)
             return 2
         allow = args.action == "sync" and args.allow_deletes
         await open_audit(settings, store).record(
@@ -83,18 +81,23 @@ async def sources(args: argparse.Namespace, settings: Settings) -> int:
                 detail=ALLOW_DELETES if allow else "",
             )
         )
-        return await _job(args.action, name, registry, settings, stack, allow_deletes=allow)
+        return await _job(args.action, name, registry, host, stack, allow_deletes=allow)
 
 
-async def _list(registry: Registry, settings: Settings) -> int:
+async def _list(registry: Registry, out: TextIO) -> int:
     records = await registry.all()
     if not records:
-        print("no sources yet: `lore sources add files wiki /srv/wiki access=public` (or `lore ingest`)")
+        print(
+            "no sources yet: `lore sources add files wiki /srv/wiki access=public` (or `lore ingest`)",
+            file=out,
+        )
     for r in records:
         s = r.status
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.last_sync)) if s.last_sync else "never"
         health = "ok" if s.ok else ("failed" if s.ok is False else "-")
-        print(f"{r.source.id}\t{s.state}\tlast sync {when}\t{health}\t{s.chunks} chunks\t{s.summary}")
+        print(
+            f"{r.source.id}\t{s.state}\tlast sync {when}\t{health}\t{s.chunks} chunks\t{s.summary}", file=out
+        )
     return 0
 
 
@@ -102,26 +105,33 @@ async def _job(
     kind: str,
     name: str,
     registry: Registry,
-    settings: Settings,
+    host: Host,
     stack: AsyncExitStack,
     *,
     allow_deletes: bool,
 ) -> int:
-    """Queue a sync or removal for `lore worker` (Redis), or run it here (embedded), as the worker would."""
+    """Queue a sync or removal for `lore worker` (Redis), or run it on this host (embedded: here, or in the
+    running `lore serve`), as the worker would, and say how it went."""
+    out = host.terminal.out
     request = JobRequest(source_id=name, allow_deletes=allow_deletes)
-    if settings.redis_url:
-        jobs = await ArqJobs.open(settings.redis_url)
+    if host.settings.redis_url:
+        jobs = await ArqJobs.open(host.settings.redis_url)
         stack.push_async_callback(jobs.close)
         queued = await (jobs.request_sync if kind == "sync" else jobs.request_delete)(request)
-        print(f"{kind} of {name} {'queued for `lore worker`' if queued else 'is already queued or running'}")
+        print(
+            f"{kind} of {name} {'queued for `lore worker`' if queued else 'is already queued or running'}",
+            file=out,
+        )
         return 0
-    context = WorkerContext(settings=settings, engine=await open_engine(stack, settings), registry=registry)
-    if kind == "remove":
-        await run_delete(context, request)
-        gone = await registry.get(name) is None
-        print(f"removed {name} and all its chunks" if gone else f"removing {name} failed: see the log")
-        return 0 if gone else 1
-    await run_sync(context, request)
+    await host.run_job(DELETE if kind == "remove" else SYNC, request)
     record = await registry.get(name)
-    print(record.status.summary if record else f"{name}: removed meanwhile")
+    if kind == "remove":
+        print(
+            f"removed {name} and all its chunks"
+            if record is None
+            else f"removing {name} failed: see the log",
+            file=out,
+        )
+        return 0 if record is None else 1
+    print(record.status.summary if record else f"{name}: removed meanwhile", file=out)
     return 0 if record and record.status.ok else 1
