@@ -1,5 +1,6 @@
 """`lore serve` and the terminal commands that reach it, as a user runs them: real subprocesses."""
 
+import asyncio
 import json
 import os
 import signal
@@ -16,32 +17,43 @@ import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
+from tests.bot_harness import BOB, SECRET
 from tests.conftest import free_port
-from tests.test_cli import LORE, lore
+from tests.slack_standin import SlackStandin, event_body, signed_request
+from tests.test_cli import LORE, lore, lore_async
 
 TIMEOUT = 120
 
 
-def start_serve(home: Path, **env: str) -> tuple[subprocess.Popen[bytes], Path]:
-    """`lore -v serve` in `home` on free ports; returns once it serves (its stderr goes to serve.log)."""
+def serve_env(home: Path, **env: str) -> dict[str, str]:
+    """The environment of `lore serve` in `home`: free ports, nothing of the caller's LORE_ or SLACK_."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("LORE_", "SLACK_"))}
     ports = {f"LORE_{name}_PORT": str(free_port()) for name in ("API", "HTTP", "MCP")}
+    return {**clean, "LORE_DATA_DIR": str(home / "data"), **ports, **env}
+
+
+def start_serve(home: Path, **env: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """`lore -v serve` in `home` on free ports; returns once it serves (its stderr goes to serve.log)."""
     log = home / "serve.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
             [LORE, "-v", "serve"],
             cwd=home,
-            env={**clean, "LORE_DATA_DIR": str(home / "data"), **ports, **env},
+            env=serve_env(home, **env),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=out,
         )
     deadline = time.monotonic() + TIMEOUT
-    while "Ctrl-C or SIGTERM stops it" not in log.read_text():
+    while not serving(log):
         assert proc.poll() is None, log.read_text()
         assert time.monotonic() < deadline, log.read_text()
         time.sleep(0.2)
     return proc, log
+
+
+def serving(log: Path) -> bool:
+    return "Ctrl-C or SIGTERM stops it" in log.read_text()
 
 
 class Served(NamedTuple):
@@ -204,3 +216,39 @@ def test_without_a_running_serve_commands_run_on_their_own(tmp_path: Path) -> No
 def test_doctor_says_the_index_is_held_by_serve(served: Served) -> None:
     run = lore("doctor", cwd=served.home)
     assert "held by the running `lore serve` (pid" in run.stdout + run.stderr
+
+
+async def test_serve_answers_in_slack_from_what_the_terminal_ingested(
+    tmp_path: Path, slack: SlackStandin
+) -> None:
+    (tmp_path / "wiki").mkdir()
+    (tmp_path / "wiki" / "holidays.md").write_text("# Holidays\n\nEveryone gets 25 days of paid holiday.\n")
+    env = serve_env(
+        tmp_path, SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET=SECRET, LORE_SLACK_API_URL=slack.api_url
+    )
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:  # async: the Slack stand-in answers auth.test on this loop
+        proc = await asyncio.create_subprocess_exec(LORE, "serve", cwd=tmp_path, env=env, stderr=out)
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            while not serving(log):
+                assert proc.returncode is None, log.read_text()
+                await asyncio.sleep(0.2)
+        assert "Slack: answering over HTTP" in log.read_text()
+        code, said = await lore_async(
+            "ingest", "wiki", "--source", "wiki", "--access", "public", cwd=tmp_path
+        )
+        assert code == 0 and "1 added" in said
+        event = {"type": "app_mention", "user": BOB, "text": "<@UBOT> how many days of holiday?", "ts": "1.5"}
+        body = json.dumps(event_body({**event, "channel": "CGENERAL"}, event_id="EvServe1"))
+        url = f"http://127.0.0.1:{env['LORE_HTTP_PORT']}/slack/events"
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(url, data=body, headers=signed_request(body, SECRET)) as response,
+        ):
+            assert response.status == 200
+        await slack.wait_for("chat.stopStream", timeout=60)
+        assert "25 days" in slack.replies_in("CGENERAL", "1.5")[0].text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 60) == 0, log.read_text()
