@@ -300,7 +300,7 @@ class SyncEngine:
             for i, d in enumerate(parsed.drafts)
         ]
         try:
-            dense = await self._vectors(source_id, ref.doc_id, [c.embedding_text() for c in chunks], old)
+            dense = await self._vectors(source_id, ref.doc_id, [c.embedding_text() for c in chunks])
         except EmbeddingError as exc:
             log.warning("embedding failed for %s/%s: %s", source_id, ref.doc_id, exc)
             _fail(result, ref, f"embedding failed: {exc}")
@@ -327,13 +327,11 @@ class SyncEngine:
         else:
             result.updated += 1
 
-    async def _vectors(
-        self, source_id: str, doc_id: str, texts: list[str], old: DocState | None
-    ) -> list[list[float]]:
-        """Dense vectors of `texts`: those of a changed document's chunks that are already stored in the
-        index as they are now are taken from there (on any worker, whatever its embedding cache holds);
-        only the rest reach the embedder."""
-        known = await self.index.stored_vectors(source_id, doc_id) if old is not None else {}
+    async def _vectors(self, source_id: str, doc_id: str, texts: list[str]) -> list[list[float]]:
+        """Dense vectors of `texts`: those already stored in the index (the document's unchanged chunks, or
+        the same text anywhere, embedded on any worker, whatever its embedding cache holds) are taken from
+        there; only the rest reach the embedder."""
+        known = await self.index.stored_vectors(source_id, doc_id, list(dict.fromkeys(texts)))
         missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
             known.update(zip(missing, await self.embedder.embed_passages(missing), strict=True))

@@ -248,7 +248,10 @@ class Settings(BaseSettings):
         None, description="The API key `lore mcp` answers as (its principal); create one with `lore apikey`."
     )
     mcp_port: int = Field(
-        8789, ge=1, le=65535, description="Port of the MCP server over HTTP (`lore mcp --http`, `lore serve`)."
+        8789,
+        ge=1,
+        le=65535,
+        description="Port of the MCP server over HTTP (`lore mcp --http`, `lore serve`).",
     )
     remote_timeout: float = Field(
         2.0,

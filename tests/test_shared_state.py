@@ -206,6 +206,33 @@ async def test_a_changed_page_re_embeds_only_its_changed_chunks_on_another_worke
         assert "180 euros" in hits[0].chunk.text and await one_index.count("wiki") == 2
 
 
+async def test_a_page_copied_into_another_source_is_not_embedded_again_on_another_worker(
+    redis_url: str, tmp_path: Path, one_index: Index, local_model: LocalEmbedder
+) -> None:
+    await (await flushed_redis(redis_url)).close()
+    folder = write_pages(tmp_path / "wiki", PAGES)
+    async with AsyncExitStack() as stack:
+        a, a_model = await worker_on(stack, tmp_path / "a", redis_url, one_index, local_model)
+        b, b_model = await worker_on(stack, tmp_path / "b", redis_url, one_index, local_model)
+        await a.registry.put(Source(id="wiki", location=[str(folder)], access=[PUBLIC], added_by="U1"))
+        jobs = await ArqJobs.open(redis_url)
+        stack.push_async_callback(jobs.close)
+        await jobs.request_sync(JobRequest(source_id="wiki"))
+        await run_worker(a, redis_url, burst=True, handle_signals=False)
+        assert a_model.texts_embedded == 3
+        copy = write_pages(tmp_path / "hr", {"leave.md": PAGES["leave.md"]})
+        await b.registry.put(Source(id="hr", location=[str(copy)], access=["group:hr"], added_by="U1"))
+        await jobs.request_sync(JobRequest(source_id="hr"))
+        await run_worker(b, redis_url, burst=True, handle_signals=False)
+        assert (b_model.texts_embedded, b_model.calls) == (0, 0)  # B's cache is empty: A's vector is used
+        kb = Knowledge(b.settings, one_index, b_model)
+        stack.push_async_callback(kb.answerer.close)
+        hits = await kb.hits("parental leave weeks", Principal(grants={"group:hr"}))
+        assert (hits[0].chunk.source_id, hits[0].chunk.doc_id) == ("hr", "leave.md")  # found by its vector
+        assert await one_index.count("hr") == 1  # the copy is indexed under its own access …
+        assert await one_index.count("hr", [PUBLIC]) == 0  # … which the public does not hold
+
+
 @pytest.mark.parametrize("kb", ["edge", "server"], indirect=True)
 async def test_stored_vectors_come_back_by_the_text_the_model_saw(
     kb: Knowledge, engine: SyncEngine, tmp_path: Path
@@ -213,8 +240,8 @@ async def test_stored_vectors_come_back_by_the_text_the_model_saw(
     folder = write_pages(tmp_path / "wiki", PAGES)
     await engine.sync("wiki", FilesConnector([folder], [PUBLIC]))
     (travel,) = [d for d in await engine.state.documents("wiki") if d.endswith("travel.md")]
-    vectors = await kb.index.stored_vectors("wiki", travel)
     (chunk,) = await kb.index.document_chunks("wiki", travel, [PUBLIC])
+    vectors = await kb.index.stored_vectors("wiki", travel, [chunk.embedding_text(), "not stored"])
     (fresh,) = await kb.embedder.embed_passages([chunk.embedding_text()])
     assert list(vectors) == [chunk.embedding_text()]
     assert max(abs(x - y) for x, y in zip(vectors[chunk.embedding_text()], fresh, strict=True)) < 1e-5

@@ -14,7 +14,9 @@ PAYLOAD_INDEXES: dict[str, Literal["keyword", "datetime"]] = {
     "source_id": "keyword",
     "doc_id": "keyword",
     "updated_at": "datetime",
+    "text_key": "keyword",
 }
+TEXT_KEY = "text_key"  # payload: the key of the text a chunk's vector was made from (`common.text_key`)
 DENSE = "dense"
 SPARSE = "sparse"
 
@@ -76,10 +78,11 @@ class Index(Protocol):
     async def document_chunks(self, source_id: str, doc_id: str, grants: list[str]) -> list[Chunk]:
         """The chunks of one document visible to `grants`, in order."""
 
-    async def stored_vectors(self, source_id: str, doc_id: str) -> dict[str, list[float]]:
-        """The dense vectors of one document's stored chunks, by the text the model saw
-        (`Chunk.embedding_text`): a re-sync of a changed document embeds only the chunks that changed, on
-        any worker, whatever its own cache holds. Not for readers: no access filter."""
+    async def stored_vectors(self, source_id: str, doc_id: str, texts: list[str]) -> dict[str, list[float]]:
+        """The dense vectors already stored for any of `texts` (as the model saw them,
+        `Chunk.embedding_text`), from the document's own chunks or from any chunk in the index made from the
+        same text: a chunk text embedded once, by any worker, is not embedded again (a changed document's
+        unchanged chunks, a page copied into another source), whatever the worker's own cache holds. Not for readers: no access filter, and only vectors come back."""
 
     async def chunk_ranges(self, ranges: list[ChunkRange], grants: list[str]) -> list[Chunk]:
         """The chunks of `ranges` that `grants` may read (any order), in one filtered call: the

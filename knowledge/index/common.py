@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from knowledge.index.base import ChunkRange
+from knowledge.index.base import TEXT_KEY, ChunkRange
 from knowledge.models import Chunk, IndexedChunk, point_id
 
 # Points read per scroll page when listing a document's chunks.
@@ -28,11 +29,19 @@ def range_ids(ranges: list[ChunkRange]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
+def text_key(text: str) -> str:
+    """What finds a text the model saw among the stored chunks (`TEXT_KEY`): a hash of it."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 def payload(chunk: Chunk) -> dict[str, Any]:
-    """The stored payload of a chunk (JSON types; `updated_at` as an ISO string)."""
-    return chunk.model_dump(mode="json")
+    """The stored payload of a chunk (JSON types; `updated_at` as an ISO string), with the key of the text
+    its vector was made from."""
+    return {**chunk.model_dump(mode="json"), TEXT_KEY: text_key(chunk.embedding_text())}
 
 
 def chunk_of(stored: Mapping[str, Any] | None) -> Chunk:
     """The chunk a stored payload describes."""
-    return Chunk.model_validate(stored or {})
+    fields = dict(stored or {})
+    fields.pop(TEXT_KEY, None)
+    return Chunk.model_validate(fields)

@@ -18,11 +18,12 @@ from knowledge.index.base import (
     DENSE,
     PAYLOAD_INDEXES,
     SPARSE,
+    TEXT_KEY,
     ChunkRange,
     HybridQuery,
     IndexUnavailable,
 )
-from knowledge.index.common import SCROLL_PAGE, check_document, chunk_of, payload, range_ids
+from knowledge.index.common import SCROLL_PAGE, check_document, chunk_of, payload, range_ids, text_key
 from knowledge.models import Chunk, IndexedChunk, ScoredChunk
 
 T = TypeVar("T")
@@ -91,16 +92,21 @@ class EdgeIndex:
         records = await self._run("reading a document", _scroll_all, shard, flt)
         return sorted((chunk_of(r.payload) for r in records), key=lambda c: c.chunk_no)
 
-    async def stored_vectors(self, source_id: str, doc_id: str) -> dict[str, list[float]]:
-        """The dense vectors of one document's stored chunks, by the text the model saw."""
+    async def stored_vectors(self, source_id: str, doc_id: str, texts: list[str]) -> dict[str, list[float]]:
+        """The dense vectors stored for `texts`: in the document, or anywhere by the key of the text."""
+        if not texts:
+            return {}
         shard = await self._opened()
-        flt = _document_filter(source_id, doc_id)
-        records = await self._run("reading a document's vectors", _scroll_all, shard, flt, SCROLL_PAGE, True)
-        return {
-            chunk_of(r.payload).embedding_text(): [float(x) for x in cast(dict[str, Any], r.vector)[DENSE]]
-            for r in records
-            if isinstance(r.vector, dict) and DENSE in r.vector
-        }
+        same_text = qe.FieldCondition(key=TEXT_KEY, match=qe.MatchAny(any=[text_key(t) for t in texts]))
+        flt = qe.Filter(should=[_document_filter(source_id, doc_id), same_text])
+        records = await self._run("reading stored vectors", _scroll_all, shard, flt, SCROLL_PAGE, True)
+        wanted = set(texts)
+        found: dict[str, list[float]] = {}
+        for r in records:
+            text = chunk_of(r.payload).embedding_text()
+            if text in wanted and isinstance(r.vector, dict) and DENSE in r.vector:
+                found[text] = [float(x) for x in cast(dict[str, Any], r.vector)[DENSE]]
+        return found
 
     async def chunk_ranges(self, ranges: list[ChunkRange], grants: list[str]) -> list[Chunk]:
         """The chunks of `ranges` that `grants` may read: one scroll by point id, under the access filter."""

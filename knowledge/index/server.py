@@ -10,9 +10,9 @@ import httpx
 from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import ApiException
 
-from knowledge.index.base import DENSE, SPARSE, ChunkRange, HybridQuery, IndexUnavailable
+from knowledge.index.base import DENSE, SPARSE, TEXT_KEY, ChunkRange, HybridQuery, IndexUnavailable
 from knowledge.index.collections import Collections
-from knowledge.index.common import SCROLL_PAGE, check_document, chunk_of, payload, range_ids
+from knowledge.index.common import SCROLL_PAGE, check_document, chunk_of, payload, range_ids, text_key
 from knowledge.models import Chunk, IndexedChunk, ScoredChunk
 
 T = TypeVar("T")
@@ -135,15 +135,21 @@ class ServerIndex:
             if offset is None:
                 return sorted(chunks, key=lambda c: c.chunk_no)
 
-    async def stored_vectors(self, source_id: str, doc_id: str) -> dict[str, list[float]]:
-        """The dense vectors of one document's stored chunks, by the text the model saw."""
+    async def stored_vectors(self, source_id: str, doc_id: str, texts: list[str]) -> dict[str, list[float]]:
+        """The dense vectors stored for `texts`: in the document, or anywhere by the key of the text."""
+        if not texts:
+            return {}
         await self.ensure()
-        flt = _document_filter(source_id, doc_id)
+        same_text = models.FieldCondition(
+            key=TEXT_KEY, match=models.MatchAny(any=[text_key(t) for t in texts])
+        )
+        flt = models.Filter(should=[_document_filter(source_id, doc_id), same_text])
+        wanted = set(texts)
         found: dict[str, list[float]] = {}
         offset: models.ExtendedPointId | None = None
         while True:
             page, offset = await self._guard(
-                "reading a document's vectors",
+                "reading stored vectors",
                 self._client.scroll(
                     self._collection,
                     scroll_filter=flt,
@@ -155,8 +161,9 @@ class ServerIndex:
             )
             for record in page:
                 vector = record.vector.get(DENSE) if isinstance(record.vector, dict) else None
-                if isinstance(vector, list) and vector and isinstance(vector[0], float):
-                    found[chunk_of(record.payload).embedding_text()] = [float(x) for x in vector]
+                text = chunk_of(record.payload).embedding_text()
+                if text in wanted and isinstance(vector, list) and vector and isinstance(vector[0], float):
+                    found[text] = [float(x) for x in vector]
             if offset is None:
                 return found
 
