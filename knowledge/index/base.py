@@ -82,7 +82,8 @@ class Index(Protocol):
         """The dense vectors already stored for any of `texts` (as the model saw them,
         `Chunk.embedding_text`), from the document's own chunks or from any chunk in the index made from the
         same text: a chunk text embedded once, by any worker, is not embedded again (a changed document's
-        unchanged chunks, a page copied into another source), whatever the worker's own cache holds. Not for readers: no access filter, and only vectors come back."""
+        unchanged chunks, a page copied into another source), whatever the worker's own cache holds. Not
+        for readers: no access filter, and only vectors come back."""
 
     async def chunk_ranges(self, ranges: list[ChunkRange], grants: list[str]) -> list[Chunk]:
         """The chunks of `ranges` that `grants` may read (any order), in one filtered call: the
