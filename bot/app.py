@@ -12,10 +12,11 @@ from slack_bolt.context.say.async_say import AsyncSay
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import admin_views, render
-from bot.admin import SourceAdmin
-from bot.admin_keys import KeyAdmin
-from bot.admins import Admins
+from bot import render
+from bot.admin import views as admin_views
+from bot.admin.admins import Admins
+from bot.admin.api_keys import KeyAdmin
+from bot.admin.slash import SourceAdmin
 from bot.events import Surface, mentioned, read_event
 from bot.feedback import Feedback, VoteValue
 from bot.home import HOME_ADD

@@ -3,7 +3,7 @@ and can add one; everyone else sees only the ids and last syncs of the sources t
 
 from __future__ import annotations
 
-from bot.admin_views import HOW_TO_ASK, Block, ago, described, health, last_error
+from bot.admin.views import HOW_TO_ASK, Block, ago, described, health, last_error
 from knowledge.sources import SourceRecord
 
 HOME_ADD = "lore_home_add"  # the "Add a source" button

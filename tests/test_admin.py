@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.source_form import every_text, parse_every
+from bot.admin.source_input import every_text, parse_every
 from knowledge.audit import StoreAudit
 from knowledge.jobs import JobRequest
 from knowledge.jobs_inline import InlineJobs

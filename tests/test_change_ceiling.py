@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.admin_views import visible
-from bot.source_form import fields_from_line, source_from_fields
+from bot.admin.source_input import fields_from_line, source_from_fields
+from bot.admin.views import visible
 from knowledge.access import Principal
 from knowledge.embedding.cache import CachedEmbedder
 from knowledge.settings import Settings

@@ -13,7 +13,7 @@ import pytest
 from qdrant_client import AsyncQdrantClient
 
 from bot import render
-from bot.source_form import FormError, fields_from_line, source_from_fields
+from bot.admin.source_input import FormError, fields_from_line, source_from_fields
 from ingestion.connectors.files import FilesConnector
 from ingestion.parse_pool import ParsePool
 from ingestion.state import FileSyncState

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.admin_views import add_modal, audit_detail, described, form_values
-from bot.source_form import FormError, fields_from_line, source_from_fields
-from bot.source_forms import KINDS
+from bot.admin.source_fields import KINDS
+from bot.admin.source_input import FormError, fields_from_line, source_from_fields
+from bot.admin.views import add_modal, audit_detail, described, form_values
 from ingestion.connectors.base import ListingError
 from ingestion.connectors.registry import connector_for
 from ingestion.sync import SyncResult

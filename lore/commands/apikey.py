@@ -12,7 +12,7 @@ import getpass
 import time
 from typing import TextIO
 
-from bot.admin_keys import audit_detail, parse_rate, rate_text
+from bot.admin.api_keys import audit_detail, parse_rate, rate_text
 from knowledge.access import PUBLIC, parse_acl
 from knowledge.apikeys import ApiKey, ApiKeys, open_keys
 from knowledge.audit import AuditEntry, AuditLog, open_audit

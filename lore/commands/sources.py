@@ -14,7 +14,7 @@ import time
 from contextlib import AsyncExitStack
 from typing import TextIO
 
-from bot.source_form import fields_from_line, source_from_fields
+from bot.admin.source_input import fields_from_line, source_from_fields
 from knowledge.audit import AuditEntry, open_audit
 from knowledge.jobs import ALLOW_DELETES, DELETE, SYNC, JobRequest
 from knowledge.jobs_arq import ArqJobs

@@ -1,7 +1,7 @@
 """The fields each kind of source asks for in the `/lore add` modal and its one-line form, declared once.
 
 Fields marked `option` are the kind's settings (`Source.options`, e.g. user=, namespaces=); the others fill
-the source's own fields. `bot/source_form.py` reads what was typed into a `Source`.
+the source's own fields. `bot/admin/source_input.py` reads what was typed into a `Source`.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 
-from bot.admin_views import TEXT_CHARS, usage, when
+from bot.admin.views import TEXT_CHARS, usage, when
 from bot.mrkdwn import escape
 from knowledge.access import ACCESS_HELP, PUBLIC, parse_acl
 from knowledge.apikeys import ApiKey, ApiKeyError, ApiKeys, check_name

@@ -9,9 +9,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.admin.source_fields import KINDS, FieldSpec
+from bot.admin.source_input import ADD_USAGE, every_text
 from bot.mrkdwn import clip, escape
-from bot.source_form import ADD_USAGE, every_text
-from bot.source_forms import KINDS, FieldSpec
 from knowledge.access import Principal, intersect
 from knowledge.audit import AuditEntry
 from knowledge.index.base import Index, IndexUnavailable

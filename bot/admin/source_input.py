@@ -2,8 +2,8 @@
 
 The `/lore add` modal and its one-line form (`/lore add files wiki /srv/wiki access=public every=1h`) fill
 the same fields, so both are checked by `source_from_fields` and say the same thing about the same mistake.
-Each kind of source declares its fields once (`bot/source_forms.py`); the modal draws them and the parser
-reads them.
+Each kind of source declares its fields once (`bot/admin/source_fields.py`); the modal draws them and the
+parser reads them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from bot.source_forms import ACCESS, CEILING, CREDENTIALS, EVERY, ID, KINDS, LOCATION, OVERRIDES
+from bot.admin.source_fields import ACCESS, CEILING, CREDENTIALS, EVERY, ID, KINDS, LOCATION, OVERRIDES
 from knowledge.access import AccessError, parse_acl
 from knowledge.source_kinds import FILES_KIND, SMB_KIND, WEB_KIND, check_location
 from knowledge.sources import ENV_NAME, SOURCE_ID, Credentials, Source

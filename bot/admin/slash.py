@@ -1,6 +1,7 @@
 """Managing sources from Slack: the `/lore` command, the add-source modal, removal's confirmation and the
 App Home. Anyone may ask for help, the sources they may read and the queue's health; only admins
-(LORE_ADMINS) change anything, and every change is audited. `/lore apikey` is routed to bot/admin_keys.py."""
+(LORE_ADMINS) change anything, and every change is audited. `/lore apikey` is routed to
+bot/admin/api_keys.py."""
 
 from __future__ import annotations
 
@@ -14,16 +15,16 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import admin_views as views
-from bot.admin_keys import KeyAdmin
-from bot.admin_views import KIND_BLOCK, usage
-from bot.admins import Admins
+from bot.admin import views
+from bot.admin.admins import Admins
+from bot.admin.api_keys import KeyAdmin
+from bot.admin.source_fields import ACCESS, CREDENTIALS, EVERY, ID, KINDS, LOCATION, OVERRIDES
+from bot.admin.source_input import FormError, fields_from_line, kind_error, split_args
+from bot.admin.source_input import source_from_fields as parse_source
+from bot.admin.views import KIND_BLOCK, usage
 from bot.home import NOT_CONFIGURED, home_view
 from bot.identity import Identity
 from bot.mrkdwn import escape
-from bot.source_form import FormError, fields_from_line, kind_error, split_args
-from bot.source_form import source_from_fields as parse_source
-from bot.source_forms import ACCESS, CREDENTIALS, EVERY, ID, KINDS, LOCATION, OVERRIDES
 from knowledge.audit import AuditEntry, AuditLog
 from knowledge.index.base import Index
 from knowledge.jobs import ALLOW_DELETES, JobRequest, Jobs
