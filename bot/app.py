@@ -18,7 +18,7 @@ from bot.admin.admins import Admins
 from bot.admin.api_keys import KeyAdmin
 from bot.admin.slash import SourceAdmin
 from bot.events import Surface, mentioned, read_event
-from bot.feedback import Feedback, VoteValue
+from bot.feedback import REASONS, Feedback, VoteValue
 from bot.home import HOME_ADD
 from bot.memory import ConversationMemory, ThreadRef
 from bot.questions import Answering
@@ -37,6 +37,7 @@ GREETING = (
     "Hi, I'm Lore. Ask me anything about your company's wiki and file shares: I answer with numbered "
     "sources you can open, from what you are allowed to read."
 )
+NOT_RECORDED = "Sorry, I couldn't record your feedback just now. Please try again later."
 THANKS: dict[VoteValue, str] = {
     "up": "Thanks! Your 👍 is recorded.",
     "down": "Thanks, your 👎 is recorded: it helps us fix answers like this one.",
@@ -84,6 +85,7 @@ def build_app(
         team_id=team_id,
         apikeys=key_admin,
         index=answering.kb.index,
+        feedback=feedback,
     )
 
     @app.middleware
@@ -162,29 +164,56 @@ def build_app(
 
     app.use(assistant)
 
-    async def vote(
-        ack: Any, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond, value: VoteValue
-    ) -> None:
-        await ack()
+    async def vote(answer_id: str, body: dict[str, Any], respond: AsyncRespond, value: VoteValue) -> None:
         try:
-            await feedback.record(str(action.get("value")), str(body["user"]["id"]), value)
+            await feedback.record(answer_id, str(body["user"]["id"]), value)
         except StoreUnavailable as exc:
             log.error("feedback not recorded: %s", exc)
+            await respond(text=NOT_RECORDED, response_type="ephemeral", replace_original=False)
+            return
+        if value == "down":  # a reason is optional: offered once, never required
+            blocks = render.reason_blocks(answer_id, {str(k): v for k, v in REASONS.items()})
             await respond(
-                text="Sorry, I couldn't record your feedback just now. Please try again later.",
-                response_type="ephemeral",
-                replace_original=False,
+                text=THANKS[value], blocks=blocks, response_type="ephemeral", replace_original=False
             )
             return
         await respond(text=THANKS[value], response_type="ephemeral", replace_original=False)
 
+    @app.action(render.FEEDBACK)
+    async def on_feedback(
+        ack: Any, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        kind, _, answer_id = str(action.get("value") or "").partition(":")
+        if kind in ("up", "down") and answer_id:
+            await vote(answer_id, body, respond, "up" if kind == "up" else "down")
+
     @app.action(render.FEEDBACK_UP)
     async def on_up(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
-        await vote(ack, body, action, respond, "up")
+        await ack()
+        await vote(str(action.get("value")), body, respond, "up")
 
     @app.action(render.FEEDBACK_DOWN)
     async def on_down(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
-        await vote(ack, body, action, respond, "down")
+        await ack()
+        await vote(str(action.get("value")), body, respond, "down")
+
+    @app.action(render.FEEDBACK_REASON)
+    async def on_reason(
+        ack: Any, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        reason, _, answer_id = str(action.get("value") or "").partition(":")
+        if reason not in REASONS or not answer_id:
+            return
+        try:
+            await feedback.explain(answer_id, str(body["user"]["id"]), reason)
+        except StoreUnavailable as exc:
+            log.error("feedback reason not recorded: %s", exc)
+            await respond(text=NOT_RECORDED, response_type="ephemeral", replace_original=False)
+            return
+        text = f"Thanks: noted as “{REASONS[reason]}”."
+        await respond(text=text, response_type="ephemeral", replace_original=True)
 
     @app.action(render.PRIVATE_ANSWER)
     async def on_private(

@@ -1,4 +1,5 @@
-"""👍/👎 on answers: what was asked and answered is kept with each answer, and every vote is recorded."""
+"""👍/👎 on answers: what was asked and answered is kept with each answer, and every vote is recorded (a 👎
+with its optional reason). Answers that found nothing are logged too, for the admins' review."""
 
 from __future__ import annotations
 
@@ -16,6 +17,13 @@ RECORD_TTL = 90 * 24 * 3600  # seconds an answer can still be rated
 LOG_ITEMS = 10_000  # votes kept in the review log
 
 VoteValue = Literal["up", "down"]
+Reason = Literal["wrong", "outdated", "not_found", "other"]
+REASONS: dict[Reason, str] = {
+    "wrong": "Wrong",
+    "outdated": "Outdated",
+    "not_found": "Didn't find it",
+    "other": "Other",
+}
 
 
 class CitedSource(BaseModel):
@@ -54,6 +62,7 @@ class Vote(BaseModel):
     question: str = ""
     answer: str = ""
     citations: list[CitedSource] = []
+    reason: Reason | None = None  # why a 👎, when the person said
 
 
 def cited(citations: list[Citation]) -> list[CitedSource]:
@@ -69,11 +78,23 @@ class Feedback:
         self.metrics = metrics or Metrics()
 
     async def remember(self, record: AnswerRecord) -> None:
-        """Keep an answer so that it can be rated for 90 days."""
+        """Keep an answer so that it can be rated for 90 days (and log it when it found nothing)."""
         await self.store.set(keys.answer(record.answer_id), record.model_dump_json(), RECORD_TTL)
+        if record.mode == "no_answer":
+            await self.store.push(keys.unanswered_log(), record.model_dump_json(), RECORD_TTL, LOG_ITEMS)
 
     async def record(self, answer_id: str, user: str, vote: VoteValue) -> Vote:
-        """Record a vote (a later vote of the same person counts instead of their earlier one)."""
+        """Record a vote (a later vote of the same person counts instead of their earlier one: Slack does
+        not report a second click that undoes the first, so the last click is the vote)."""
+        entry = await self._keep(answer_id, user, vote, None)
+        self.metrics.feedback.labels(vote=vote).inc()
+        return entry
+
+    async def explain(self, answer_id: str, user: str, reason: Reason) -> Vote:
+        """Why someone voted 👎: kept as their latest vote, still a 👎 (not counted a second time)."""
+        return await self._keep(answer_id, user, "down", reason)
+
+    async def _keep(self, answer_id: str, user: str, vote: VoteValue, reason: Reason | None) -> Vote:
         raw = await self.store.get(keys.answer(answer_id))
         record = AnswerRecord.model_validate_json(raw) if raw else None
         entry = Vote(
@@ -84,10 +105,10 @@ class Feedback:
             question=record.question if record else "",
             answer=record.answer if record else "",
             citations=record.citations if record else [],
+            reason=reason,
         )
         await self.store.push(keys.feedback(answer_id), entry.model_dump_json(), RECORD_TTL, 1000)
         await self.store.push(keys.feedback_log(), entry.model_dump_json(), RECORD_TTL, LOG_ITEMS)
-        self.metrics.feedback.labels(vote=vote).inc()
         return entry
 
     async def votes(self, answer_id: str) -> list[Vote]:

@@ -1,5 +1,6 @@
 """Lore's App Home: how to ask, and the sources. Admins see every source's health, folders and last error
-and can add one; everyone else sees only the ids and last syncs of the sources they may read."""
+and can add one, and the review of the answers' feedback; everyone else sees only the ids and last syncs of
+the sources they may read."""
 
 from __future__ import annotations
 
@@ -9,15 +10,21 @@ from knowledge.sources import SourceRecord
 HOME_ADD = "lore_home_add"  # the "Add a source" button
 MAX_BLOCKS = 100  # Slack's limit for a Home tab
 SECTION_CHARS = 3000
-ADMIN_ROOM = MAX_BLOCKS - 10  # blocks for sources; the rest is the header, help and notes
+ADMIN_ROOM = MAX_BLOCKS - 16  # blocks for sources; the rest: header, help, notes and the feedback review
 NOT_CONFIGURED = "Source management is not configured in this process."
 UNREADABLE = "I can't read the list of sources right now: try again in a minute."
 
 
 def home_view(
-    records: list[SourceRecord] | None, now: float, *, admin: bool, configured: bool = True
+    records: list[SourceRecord] | None,
+    now: float,
+    *,
+    admin: bool,
+    configured: bool = True,
+    feedback: list[Block] | None = None,
 ) -> Block:
-    """The Home tab of one person; `records` are the sources they may know about (None: unreadable)."""
+    """The Home tab of one person; `records` are the sources they may know about (None: unreadable);
+    `feedback` the admins' review (`bot/admin/feedback_view.py`), shown to admins only."""
     blocks: list[Block] = [
         {"type": "header", "text": {"type": "plain_text", "text": "Lore", "emoji": True}},
         _section(
@@ -28,6 +35,7 @@ def home_view(
     ]
     if admin:
         blocks += _admin_sources(records, now, configured)
+        blocks += [{"type": "divider"}, *feedback] if feedback else []
     elif configured and records is not None:
         blocks += _readable_sources(records, now)
     return {"type": "home", "blocks": blocks}

@@ -15,8 +15,10 @@ from bot.mrkdwn import ELLIPSIS, age, clip, escape, link, markdown_safe, safe_cu
 from knowledge.models import Answer, Citation
 
 __all__ = [
+    "FEEDBACK",
     "FEEDBACK_BLOCK",
     "FEEDBACK_DOWN",
+    "FEEDBACK_REASON",
     "FEEDBACK_UP",
     "MAX_BLOCKS",
     "MESSAGE_CHARS",
@@ -32,7 +34,9 @@ __all__ = [
     "link",
     "markdown_safe",
     "notice_blocks",
+    "plain_feedback",
     "private_offer_blocks",
+    "reason_blocks",
     "source_blocks",
     "split_sections",
 ]
@@ -49,7 +53,9 @@ TITLE_CHARS = 150
 CITATION_ROOM = 10  # blocks kept for sources (including "+N more") however long the answer is
 
 FEEDBACK_BLOCK = "lore_feedback"
-FEEDBACK_UP = "lore_feedback_up"
+FEEDBACK = "lore_feedback_vote"  # Slack's feedback buttons: the value is `up:<answer id>`, `down:<answer id>`
+FEEDBACK_REASON = "lore_feedback_reason"  # why a 👎: the value is `<reason>:<answer id>`
+FEEDBACK_UP = "lore_feedback_up"  # plain buttons: where Slack refuses its own, and on older answers
 FEEDBACK_DOWN = "lore_feedback_down"
 PRIVATE_OFFER_BLOCK = "lore_private_offer"
 PRIVATE_ANSWER = "lore_answer_private"
@@ -97,15 +103,59 @@ def fallback_text(answer: Answer) -> str:
 
 
 def feedback_block(answer_id: str) -> Block:
-    """The 👍/👎 buttons; both carry `answer_id` as their value."""
+    """Slack's own 👍/👎 (`feedback_buttons` in a `context_actions` block); each value names the vote and
+    the answer. A second click changes the vote (Slack reports clicks, not un-clicks: the last one counts)."""
+
+    def button(emoji: str, vote: str, label: str) -> Block:
+        text = {"type": "plain_text", "text": emoji, "emoji": True}
+        return {"text": text, "value": f"{vote}:{answer_id}", "accessibility_label": label}
+
     return {
-        "type": "actions",
+        "type": "context_actions",
         "block_id": FEEDBACK_BLOCK,
         "elements": [
-            _button("👍 Helpful", FEEDBACK_UP, answer_id),
-            _button("👎 Not helpful", FEEDBACK_DOWN, answer_id),
+            {
+                "type": "feedback_buttons",
+                "action_id": FEEDBACK,
+                "positive_button": button("👍", "up", "This answer helped"),
+                "negative_button": button("👎", "down", "This answer did not help"),
+            }
         ],
     }
+
+
+def plain_feedback(blocks: list[Block]) -> list[Block]:
+    """`blocks` with Slack's feedback buttons replaced by plain ones (for a client or surface that refuses
+    `context_actions`); both carry the answer id as their value."""
+    out: list[Block] = []
+    for block in blocks:
+        if block.get("type") == "context_actions" and block.get("block_id") == FEEDBACK_BLOCK:
+            value = str(block["elements"][0]["positive_button"]["value"])
+            answer_id = value.partition(":")[2]
+            block = {
+                "type": "actions",
+                "block_id": FEEDBACK_BLOCK,
+                "elements": [
+                    _button("👍 Helpful", FEEDBACK_UP, answer_id),
+                    _button("👎 Not helpful", FEEDBACK_DOWN, answer_id),
+                ],
+            }
+        out.append(block)
+    return out
+
+
+def reason_blocks(answer_id: str, reasons: dict[str, str]) -> list[Block]:
+    """After a 👎: thanks, and an optional reason to pick (`reasons`: value -> label)."""
+    return [
+        _section("Thanks, your 👎 is recorded. What was wrong? _(optional)_"),
+        {
+            "type": "actions",
+            "block_id": "lore_feedback_reasons",
+            "elements": [
+                _button(label, FEEDBACK_REASON, f"{value}:{answer_id}") for value, label in reasons.items()
+            ],
+        },
+    ]
 
 
 def notice_blocks(text: str) -> list[Block]:

@@ -11,17 +11,19 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.render import SECTION_CHARS, STREAM_CHARS, escape, markdown_safe
+from bot.render import SECTION_CHARS, STREAM_CHARS, escape, markdown_safe, plain_feedback
 
 log = logging.getLogger(__name__)
 
 Block = dict[str, Any]
+REFUSED_BLOCKS = {"invalid_blocks", "invalid_blocks_format"}  # Slack's errors for blocks it cannot show
 
 # A trailing fragment that could still become `<!channel>`, `<url|label>`, `@here` or `[label](url)` with
 # the next piece is held back, so that `markdown_safe` mostly sees such syntax whole and shows a link as
@@ -148,10 +150,11 @@ class Reply:
         when what was streamed is not the final answer (or nothing was streamed)."""
         await self._flush(final=True)
         same = not self._broken and self.sent.strip() == streamed_text.strip() and streamed_text.strip()
+        t = self.target
         if self.started and self.streaming and not self._broken:
             try:
-                await self.client.chat_stopStream(
-                    channel=self.target.channel, ts=self.ts or "", blocks=tail if same else None
+                await _with_blocks(
+                    self.client.chat_stopStream, tail if same else None, channel=t.channel, ts=self.ts or ""
                 )
             except SlackApiError as exc:
                 log.warning("chat.stopStream failed: %s", exc.response.get("error"))
@@ -161,20 +164,34 @@ class Reply:
                 return
         if self.started:
             try:
-                await self.client.chat_update(
-                    channel=self.target.channel, ts=self.ts or "", text=text, blocks=blocks
+                await _with_blocks(
+                    self.client.chat_update, blocks, channel=t.channel, ts=self.ts or "", text=text
                 )
                 self.finished = True
                 return
             except SlackApiError as exc:
                 log.warning("replacing the reply failed (%s): posting it anew", exc.response.get("error"))
-        response = await self.client.chat_postMessage(
-            channel=self.target.channel,
-            thread_ts=self.target.thread_ts,
+        response = await _with_blocks(
+            self.client.chat_postMessage,
+            blocks,
+            channel=t.channel,
+            thread_ts=t.thread_ts,
             text=text,
-            blocks=blocks,
             unfurl_links=False,
             unfurl_media=False,
         )
         self.ts = str(response["ts"])
         self.finished = True
+
+
+async def _with_blocks(call: Callable[..., Awaitable[Any]], blocks: list[Block] | None, **args: Any) -> Any:
+    """`call(blocks=blocks, **args)`; where Slack refuses the blocks (a surface or client without
+    `context_actions`), once more with plain feedback buttons instead of Slack's own."""
+    try:
+        return await call(blocks=blocks, **args)
+    except SlackApiError as exc:
+        plain = plain_feedback(blocks) if blocks else None
+        if exc.response.get("error") not in REFUSED_BLOCKS or plain == blocks:
+            raise
+        log.info("Slack refused the feedback buttons (%s): plain buttons instead", exc.response.get("error"))
+        return await call(blocks=plain, **args)

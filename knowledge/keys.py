@@ -55,6 +55,11 @@ def feedback_log() -> str:
     return f"{PREFIX}feedback"
 
 
+def unanswered_log() -> str:
+    """The answers that were `no_answer` (JSON answer records), newest last, for the admins' review."""
+    return f"{PREFIX}unanswered"
+
+
 def offer(offer_id: str) -> str:
     """A pending offer to answer someone privately (the question and where it was asked)."""
     return f"{PREFIX}offer:{offer_id}"

@@ -280,6 +280,16 @@ class Bot:
         return finished()
 
 
+def feedback_action(blocks: list[dict[str, Any]] | None, vote: str) -> dict[str, Any]:
+    """The action Slack sends when someone presses 👍 (`vote="up"`) or 👎 of an answer's feedback buttons
+    (`type: feedback_buttons`, the pressed button's value; as bolt-js's `FeedbackButtonsAction` shows)."""
+    block = next(b for b in blocks or [] if b.get("block_id") == "lore_feedback")
+    assert block["type"] == "context_actions"
+    [element] = block["elements"]
+    pressed = element["positive_button" if vote == "up" else "negative_button"]
+    return {"type": "feedback_buttons", "action_id": element["action_id"], **pressed}
+
+
 def shown(slack: SlackStandin) -> str:
     """Everything Lore sent to Slack (texts, blocks, prompts), as one string for leak checks."""
     return "\n".join(json.dumps(call.args, ensure_ascii=False) for call in slack.calls)

@@ -10,7 +10,7 @@ import pytest
 from knowledge.kv.base import KeyValue
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
-from tests.bot_harness import ANA, BOB, Bot, bot_harness, bot_settings, shown
+from tests.bot_harness import ANA, BOB, Bot, bot_harness, bot_settings, feedback_action, shown
 from tests.slack_standin import SlackStandin
 
 
@@ -117,15 +117,39 @@ async def test_lore_ignores_its_own_messages_and_other_bots(bot: Bot) -> None:
 async def test_feedback_is_recorded_with_the_question_and_acknowledged(bot: Bot, store: KeyValue) -> None:
     ts = await bot.message(ANA, "DUANA", "Where is travel booked?", channel_type="im")
     [reply] = await bot.answer_in("DUANA", ts)
-    buttons = next(b for b in reply.blocks or [] if b.get("block_id") == "lore_feedback")["elements"]
-    answer_id = buttons[1]["value"]
-    assert await bot.click(ANA, "DUANA", buttons[1], message_ts=reply.ts) == 200
+    down = feedback_action(reply.blocks, "down")
+    answer_id = down["value"].removeprefix("down:")
+    assert await bot.click(ANA, "DUANA", down, message_ts=reply.ts) == 200
     [ack] = await bot.slack.wait_for("response_url")
     assert ack.args["response_type"] == "ephemeral" and "👎" in ack.args["text"]
     [vote] = await bot.runtimes[0].feedback.votes(answer_id)
-    assert vote.vote == "down" and vote.user == ANA
+    assert vote.vote == "down" and vote.user == ANA and vote.reason is None
     assert vote.question == "Where is travel booked?" and "Navan" in vote.answer
     assert vote.citations and vote.citations[0].doc_id == "expenses.md"
+    reasons = next(b for b in ack.args["blocks"] if b["type"] == "actions")["elements"]
+    assert [r["text"]["text"] for r in reasons] == ["Wrong", "Outdated", "Didn't find it", "Other"]
+    assert await bot.click(ANA, "DUANA", reasons[1]) == 200  # an optional reason
+    [_, noted] = await bot.slack.wait_for("response_url", 2)
+    assert "Outdated" in noted.args["text"] and noted.args["replace_original"] in (True, "true")
+    [vote] = await bot.runtimes[0].feedback.votes(answer_id)
+    assert (vote.vote, vote.reason) == ("down", "outdated")
+    assert await bot.click(ANA, "DUANA", feedback_action(reply.blocks, "up"), message_ts=reply.ts) == 200
+    await bot.slack.wait_for("response_url", 3)
+    [vote] = await bot.runtimes[0].feedback.votes(answer_id)
+    assert vote.vote == "up"  # a second click changes the vote: the last one counts
+
+
+async def test_where_slack_refuses_its_feedback_buttons_plain_ones_are_sent(bot: Bot) -> None:
+    bot.slack.fail("chat.stopStream", "invalid_blocks", status=200, times=1)
+    ts = await bot.message(ANA, "DUANA", "Where is travel booked?", channel_type="im")
+    [reply] = await bot.answer_in("DUANA", ts)
+    buttons = next(b for b in reply.blocks or [] if b.get("block_id") == "lore_feedback")
+    assert buttons["type"] == "actions" and len(bot.slack.calls_to("chat.stopStream")) == 2
+    assert await bot.click(ANA, "DUANA", buttons["elements"][0], message_ts=reply.ts) == 200
+    [ack] = await bot.slack.wait_for("response_url")
+    assert "👍" in ack.args["text"]
+    [vote] = await bot.runtimes[0].feedback.votes(buttons["elements"][0]["value"])
+    assert vote.vote == "up"
 
 
 async def test_document_text_can_never_ping_or_disguise_links(bot: Bot) -> None:

@@ -17,7 +17,7 @@ from knowledge.kv.base import KeyValue
 from knowledge.service import Knowledge
 from knowledge.settings import Settings
 from knowledge.sources import Source, SourceStatus, StoreRegistry
-from tests.bot_harness import ANA, BOB, Bot, bot_harness, bot_settings
+from tests.bot_harness import ANA, BOB, Bot, bot_harness, bot_settings, feedback_action
 from tests.slack_standin import SlackStandin
 
 CARL_ADMIN = "UCARL"
@@ -105,3 +105,46 @@ async def test_the_add_button_does_nothing_for_others(bot: Bot) -> None:
     assert await bot.click_view(BOB, button) == 200
     await bot.slack.wait_for("views.publish")  # Bob's stale Home is redrawn, without the button
     assert bot.slack.calls_to("views.open") == []
+
+
+@pytest.fixture
+async def reviewed(
+    loaded_kb: Knowledge, store: KeyValue, settings: Settings, slack: SlackStandin
+) -> AsyncIterator[Bot]:
+    """A bot whose admins are Carl (not in finance) and Ana (in finance), after three answers: Ana's 👎
+    (outdated) on an answer from a finance page, Bob's 👍 on a public one, and a question nothing answered."""
+    tuned = bot_settings(settings, slack, admins=[CARL_ADMIN, ANA])
+    async with bot_harness(loaded_kb, [store], tuned, slack) as bot:
+        acks: dict[str, dict[str, Any]] = {}
+        for user, question, vote in (
+            (ANA, "When does payroll run each month?", "down"),
+            (BOB, "Where is travel booked?", "up"),
+            (BOB, "What is the boiling point of mercury?", None),
+        ):
+            ts = await bot.message(user, f"D{user}", question, channel_type="im")
+            [reply] = await bot.answer_in(f"D{user}", ts)
+            if vote:
+                calls = len(bot.slack.calls_to("response_url")) + 1
+                pressed = feedback_action(reply.blocks, vote)
+                assert await bot.click(user, f"D{user}", pressed, message_ts=reply.ts) == 200
+                acks[user] = (await bot.slack.wait_for("response_url", calls))[-1].args
+        reason = next(b for b in acks[ANA]["blocks"] if b["type"] == "actions")["elements"][1]  # "Outdated"
+        calls = len(bot.slack.calls_to("response_url")) + 1
+        assert await bot.click(ANA, f"D{ANA}", reason) == 200
+        await bot.slack.wait_for("response_url", calls)
+        yield bot
+
+
+async def test_admins_review_feedback_and_see_only_sources_they_may_read(reviewed: Bot) -> None:
+    carl = json.dumps(await home_of(reviewed, CARL_ADMIN), ensure_ascii=False)
+    assert "Feedback, last 30 days" in carl and "👍 50% of 2 votes" in carl
+    assert "When does payroll run each month?" in carl and "👎 1 (Outdated)" in carl
+    assert "Not answered" in carl and "boiling point of mercury" in carl
+    for secret in ("Payroll calendar", "payroll.md", "25th", "Zorblax"):
+        assert secret not in carl  # Carl may not read the finance page: nothing of it
+    ana = json.dumps(await home_of(reviewed, ANA), ensure_ascii=False)
+    assert "Payroll calendar" in ana and "25th" in ana  # the control: Ana may read it, and sees it
+
+
+async def test_people_who_are_not_admins_see_no_feedback(reviewed: Bot) -> None:
+    assert "Feedback, last" not in json.dumps(await home_of(reviewed, BOB))

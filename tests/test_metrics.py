@@ -24,7 +24,7 @@ from knowledge.settings import Settings
 from knowledge.sources import Source, StoreRegistry
 from lore.commands.worker import probes
 from tests.api_harness import serving_api
-from tests.bot_harness import ANA, BOB, Bot, bot_harness, bot_settings
+from tests.bot_harness import ANA, BOB, Bot, bot_harness, bot_settings, feedback_action
 from tests.conftest import free_port, write_pages
 from tests.slack_standin import SlackStandin
 
@@ -63,8 +63,8 @@ async def test_a_question_and_a_vote_are_counted(
         assert value(await bot_metrics(bot), "lore_questions_total") == 0
         ts = await bot.mention(BOB, "CGENERAL", QUESTION)
         [reply] = await bot.answer_in("CGENERAL", ts)
-        buttons = next(b for b in reply.blocks or [] if b.get("block_id") == "lore_feedback")["elements"]
-        assert await bot.click(BOB, "CGENERAL", buttons[0], message_ts=reply.ts) == 200
+        up = feedback_action(reply.blocks, "up")
+        assert await bot.click(BOB, "CGENERAL", up, message_ts=reply.ts) == 200
         await bot.slack.wait_for("response_url")
         text = await bot_metrics(bot)
     assert value(text, "lore_questions_total", where="channel") == value(text, "lore_questions_total") == 1

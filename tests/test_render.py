@@ -7,6 +7,7 @@ import pytest
 
 from bot.mrkdwn import WORD_JOINER, clip, to_mrkdwn
 from bot.render import (
+    FEEDBACK,
     FEEDBACK_DOWN,
     FEEDBACK_UP,
     MAX_BLOCKS,
@@ -21,6 +22,7 @@ from bot.render import (
     link,
     markdown_safe,
     notice_blocks,
+    plain_feedback,
     private_offer_blocks,
     source_blocks,
     split_sections,
@@ -56,7 +58,10 @@ def texts(blocks: list[Block]) -> list[str]:
         if "text" in block:
             found.append(block["text"]["text"])
         for element in block.get("elements", []):
-            found.append(element["text"]["text"] if element["type"] == "button" else element["text"])
+            if element["type"] == "feedback_buttons":
+                found += [element[b]["text"]["text"] for b in ("positive_button", "negative_button")]
+            else:
+                found.append(element["text"]["text"] if element["type"] == "button" else element["text"])
     return found
 
 
@@ -204,29 +209,39 @@ def test_blocks_json_serialise() -> None:
 
 def test_answer_blocks_shape() -> None:
     blocks = answer_blocks(answer("**Navan** books travel [1].", count=1), answer_id="a1", now=NOW)
-    assert [b["type"] for b in blocks] == ["section", "divider", "section", "context", "actions"]
+    assert [b["type"] for b in blocks] == ["section", "divider", "section", "context", "context_actions"]
     assert blocks[0]["text"] == {"type": "mrkdwn", "text": "*Navan* books travel [1]."}
     assert blocks[2]["text"]["text"] == "*Sources*"
     line = blocks[3]["elements"][0]["text"]
     assert line == "[1] <https://wiki.example.com/p/1|Policy 1> · handbook · 3 days ago\nSnippet 1."
 
 
-def test_buttons_carry_answer_id() -> None:
+def test_slacks_feedback_buttons_carry_the_vote_and_the_answer_id() -> None:
     actions = answer_blocks(answer(), answer_id="ans-42", now=NOW)[-1]
-    assert actions["block_id"] == "lore_feedback"
-    assert [(e["action_id"], e["value"]) for e in actions["elements"]] == [
+    assert (actions["type"], actions["block_id"]) == ("context_actions", "lore_feedback")
+    [buttons] = actions["elements"]
+    assert (buttons["type"], buttons["action_id"]) == ("feedback_buttons", FEEDBACK)
+    assert buttons["positive_button"]["value"] == "up:ans-42"
+    assert buttons["negative_button"]["value"] == "down:ans-42"
+
+
+def test_plain_buttons_replace_slacks_own_where_refused() -> None:
+    blocks = answer_blocks(answer(), answer_id="ans-42", now=NOW)
+    plain = plain_feedback(blocks)
+    assert plain[:-1] == blocks[:-1] and plain[-1]["type"] == "actions"
+    assert [(e["action_id"], e["value"]) for e in plain[-1]["elements"]] == [
         (FEEDBACK_UP, "ans-42"),
         (FEEDBACK_DOWN, "ans-42"),
     ]
-    assert [e["text"]["text"] for e in actions["elements"]] == ["👍 Helpful", "👎 Not helpful"]
+    assert [e["text"]["text"] for e in plain[-1]["elements"]] == ["👍 Helpful", "👎 Not helpful"]
 
 
 @pytest.mark.parametrize("mode", ["generative", "extractive", "no_answer"])
 def test_feedback_optional_in_every_mode(mode: AnswerMode) -> None:
     with_buttons = answer_blocks(answer(mode=mode), answer_id="a", now=NOW)
     without = answer_blocks(answer(mode=mode), answer_id="a", now=NOW, feedback=False)
-    assert with_buttons[-1]["type"] == "actions"
-    assert all(b["type"] != "actions" for b in without)
+    assert with_buttons[-1]["type"] == "context_actions"
+    assert all(b["type"] != "context_actions" for b in without)
 
 
 @pytest.mark.parametrize(
@@ -240,7 +255,7 @@ def test_sources_heading(mode: AnswerMode, heading: str) -> None:
 
 def test_no_citations_no_sources() -> None:
     blocks = answer_blocks(answer("No idea.", count=0, mode="no_answer"), answer_id="a", now=NOW)
-    assert [b["type"] for b in blocks] == ["section", "actions"]
+    assert [b["type"] for b in blocks] == ["section", "context_actions"]
 
 
 @pytest.mark.parametrize(
@@ -251,7 +266,7 @@ def test_limits(count: int, chars: int) -> None:
     assert len(blocks) <= MAX_BLOCKS
     assert all(0 < len(t) <= SECTION_CHARS for t in texts(blocks))
     assert all(len(b.get("elements", [])) <= 10 for b in blocks)
-    assert blocks[-1]["type"] == "actions"
+    assert blocks[-1]["type"] == "context_actions"
 
 
 def test_twelve_citations_all_shown() -> None:
@@ -348,7 +363,7 @@ def test_citation_with_absurd_url_stays_in_limit() -> None:
 
 def test_source_blocks_have_no_answer_text() -> None:
     blocks = source_blocks(answer("Secret text [1].", count=2), answer_id="a", now=NOW)
-    assert [b["type"] for b in blocks] == ["divider", "section", "context", "context", "actions"]
+    assert [b["type"] for b in blocks] == ["divider", "section", "context", "context", "context_actions"]
     assert "Secret text" not in json.dumps(blocks)
 
 

@@ -18,10 +18,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.admin import views
 from bot.admin.admins import Admins
 from bot.admin.api_keys import KeyAdmin
+from bot.admin.feedback_view import feedback_blocks, readable_citations
 from bot.admin.source_fields import ACCESS, CREDENTIALS, EVERY, ID, KINDS, LOCATION, OVERRIDES
 from bot.admin.source_input import FormError, fields_from_line, kind_error, split_args
 from bot.admin.source_input import source_from_fields as parse_source
-from bot.admin.views import KIND_BLOCK, usage
+from bot.admin.views import KIND_BLOCK, Block, usage
+from bot.feedback import Feedback
+from bot.feedback_review import review
 from bot.home import NOT_CONFIGURED, home_view
 from bot.identity import Identity
 from bot.mrkdwn import escape
@@ -81,9 +84,11 @@ class SourceAdmin:
         team_id: str = "",
         apikeys: KeyAdmin | None = None,
         index: Index | None = None,
+        feedback: Feedback | None = None,
     ) -> None:
         self.settings = settings  # the bounds of what a source added from Slack may point at
         self.team_id = team_id
+        self.feedback = feedback  # answers and votes, for the admins' review on the Home tab
         self.index = index  # tells who may read something of a source whose documents carry their own access
         self.apikeys = apikeys or KeyAdmin(None, None, default_rate=0)
         self.client = client
@@ -390,11 +395,26 @@ class SourceAdmin:
             except Exception:
                 log.exception("sources not shown on %s's Home", user)
                 records = None  # never the unfiltered list: the principal may be what failed
-        view = home_view(records, time.time(), admin=admin, configured=self.configured)
+        feedback = await self._feedback_review(team, user) if admin else None
+        view = home_view(records, time.time(), admin=admin, configured=self.configured, feedback=feedback)
         try:
             await self.client.views_publish(user_id=user, view=view)
         except SlackApiError as exc:
             log.warning("App Home not published: %s", exc.response.get("error"))
+
+    async def _feedback_review(self, team: str, user: str) -> list[Block] | None:
+        """The feedback review of an admin's Home; its sources only where this admin may read them."""
+        if self.feedback is None:
+            return None
+        now = time.time()
+        try:
+            found = await review(self.feedback.store, now)
+            principal = await self.identity.principal(team, user)
+            readable = await readable_citations(found, principal, self.index) if self.index else set()
+        except Exception:
+            log.exception("feedback not shown on %s's Home", user)
+            return feedback_blocks(None, set(), now)
+        return feedback_blocks(found, readable, now)
 
 
 def _checked(args: list[str], count: int, sub: str) -> str | None:
