@@ -14,7 +14,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import render
+from bot import render, steps
 from bot.events import Asked
 from bot.feedback import AnswerRecord, Feedback, cited
 from bot.identity import Identity
@@ -143,10 +143,14 @@ class Answering:
         thread = ThreadRef(team=asked.team, channel=asked.channel, thread_ts=asked.thread_ts)
         history = await self.memory.history(thread, audience)
         query = await self.kb.standalone(asked.text, history)
+        await reply.step(steps.searching(asked.private))
         with self.metrics.retrieval_seconds.time():
             found = await self.kb.retrieve(query, audience)
         hits = found.hits
+        await reply.step(steps.searched(hits, found.skipped))
+        await reply.step(steps.writing(self.settings.llm_base_url is not None))
         answer, streamed = await self._stream(reply, query, hits, history, started)
+        await reply.step(steps.written(answer.mode == "no_answer"))
         answer = answer.model_copy(update={"skipped": found.skipped})
         answer_id = uuid.uuid4().hex
         now = datetime.now(UTC)

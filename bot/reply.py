@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.render import SECTION_CHARS, STREAM_CHARS, escape, markdown_safe, plain_feedback
+from bot.steps import Step
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class Reply:
         self._pending = ""
         self._last = 0.0
         self._broken = False  # a write failed mid-way: only `finish` may still fix the message
+        self._steps: bool | None = None  # whether Slack shows the steps (task_update chunks); None: untried
         self.finished = False  # the final message is in the thread
 
     @property
@@ -86,6 +88,33 @@ class Reply:
         self._pending += text
         if not self.started or time.monotonic() - self._last >= self.interval:
             await self._flush(final=False)
+
+    async def step(self, step: Step) -> None:
+        """Show one step of the work (Slack's `task_update` chunk, as a timeline) before and while the answer
+        streams. Where Slack refuses them (a client, surface or workspace without them), the steps stop and
+        the answer streams as before; the status text set before the answer stays the sign of progress."""
+        if self._steps is False or self._broken or self.streaming is False:
+            return
+        t = self.target
+        try:
+            if not self.started:
+                response = await self.client.chat_startStream(
+                    channel=t.channel,
+                    thread_ts=t.thread_ts,
+                    chunks=[step.chunk()],
+                    task_display_mode="timeline",
+                    recipient_team_id=None if t.is_dm else t.team,
+                    recipient_user_id=None if t.is_dm else t.user,
+                )
+                self.streaming, self.ts, self.sent = True, str(response["ts"]), ""
+            else:
+                await self.client.chat_appendStream(
+                    channel=t.channel, ts=self.ts or "", chunks=[step.chunk()]
+                )
+            self._steps = True
+        except SlackApiError as exc:
+            self._steps = False
+            log.info("Slack refused the answer's steps in %s (%s)", t.channel, exc.response.get("error"))
 
     async def _flush(self, *, final: bool) -> None:
         if self._broken:

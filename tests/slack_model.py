@@ -26,6 +26,7 @@ class Message:
     blocks: list[dict[str, Any]] | None = None
     streaming: bool = False
     user: str = "UBOT"
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # task_update chunks: the last of each id
 
     def api(self, bot_id: str | None) -> Result:
         """The message as Slack's API returns it."""
@@ -82,6 +83,28 @@ def error_result(error: str) -> Result:
 
 def flag(value: Any) -> bool:
     return value is True or str(value).lower() in ("1", "true")
+
+
+TASK_STATUSES = ("pending", "in_progress", "complete", "error")
+
+
+def task_chunks(args: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The `task_update` chunks of a streaming call; None when one is malformed (Slack documents `id`,
+    `title` and a `status` of pending, in_progress, complete or error; `sources` of `{type: url, url,
+    text}`: docs.slack.dev, "Sending and scheduling messages", text streaming)."""
+    chunks = args.get("chunks")
+    tasks = (
+        [c for c in chunks if isinstance(c, dict) and c.get("type") == "task_update"]
+        if isinstance(chunks, list)
+        else []
+    )
+    for task in tasks:
+        sources = task.get("sources", [])
+        if not (task.get("id") and task.get("title") and task.get("status") in TASK_STATUSES):
+            return None
+        if not all(s.get("type") == "url" and s.get("url") and s.get("text") for s in sources):
+            return None
+    return tasks
 
 
 def chunk_text(args: dict[str, Any]) -> str:

@@ -34,6 +34,7 @@ from tests.slack_model import (
     Result,
     chunk_text,
     error_result,
+    task_chunks,
 )
 from tests.slack_requests import action_body, command_body, event_body, signed_request
 from tests.slack_workspace import WorkspaceMethods
@@ -314,7 +315,11 @@ class SlackStandin(WorkspaceMethods, SocketModeStandin):
             return error_result(
                 "invalid_arguments"
             )  # outside a DM Slack wants to know whom the stream is for
+        tasks = task_chunks(args)
+        if tasks is None:
+            return error_result("invalid_arguments")
         message = Message(channel, self._next_ts(), chunk_text(args), str(args["thread_ts"]), streaming=True)
+        message.tasks.update({task["id"]: task for task in tasks})
         message.user = self.bot_user_id
         self._messages.append(message)
         return {"ok": True, "channel": channel, "ts": message.ts}
@@ -325,6 +330,10 @@ class SlackStandin(WorkspaceMethods, SocketModeStandin):
             return error_result("message_not_found")
         if not message.streaming:
             return error_result("message_not_in_streaming_state")
+        tasks = task_chunks(args)
+        if tasks is None:
+            return error_result("invalid_arguments")
+        message.tasks.update({task["id"]: task for task in tasks})
         message.text += chunk_text(args)
         return message
 
