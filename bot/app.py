@@ -10,6 +10,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.context.say.async_say import AsyncSay
 from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import render
@@ -22,6 +23,7 @@ from bot.feedback import REASONS, Feedback, VoteValue
 from bot.home import HOME_ADD
 from bot.memory import ConversationMemory, ThreadRef
 from bot.questions import Answering
+from bot.sharing import Sharing
 from knowledge import keys as store_keys
 from knowledge.apikeys import ApiKeys
 from knowledge.audit import AuditLog
@@ -37,6 +39,7 @@ GREETING = (
     "Hi, I'm Lore. Ask me anything about your company's wiki and file shares: I answer with numbered "
     "sources you can open, from what you are allowed to read."
 )
+NOT_SHARED = "Sorry, I couldn't share the answer just now. Please try again later."
 NOT_RECORDED = "Sorry, I couldn't record your feedback just now. Please try again later."
 THANKS: dict[VoteValue, str] = {
     "up": "Thanks! Your 👍 is recorded.",
@@ -73,6 +76,7 @@ def build_app(
     )
 
     admins = Admins(settings.admins, answering.identity, client, ttl=settings.identity_ttl)
+    sharing = Sharing(store, answering.identity, answering.kb.index, client)
     key_admin = KeyAdmin(keys, audit, default_rate=settings.api_rate_limit)
     admin = SourceAdmin(
         client,
@@ -226,6 +230,29 @@ def build_app(
             log.error("private answer failed: %s", exc)
             text = "Sorry, I can't reach my shared state right now: please ask me again in a DM."
         await respond(text=text, response_type="ephemeral", replace_original=True)
+
+    async def share(body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond, part: bool) -> None:
+        answer_id, user = str(action.get("value")), str(body["user"]["id"])
+        try:
+            outcome = await sharing.share(answer_id, user, part=part)
+        except (StoreUnavailable, SlackApiError) as exc:
+            log.error("sharing an answer failed: %s", exc)
+            await respond(text=NOT_SHARED, response_type="ephemeral", replace_original=False)
+            return
+        blocks = render.share_part_blocks(outcome.text, answer_id) if outcome.offer_part else None
+        await respond(text=outcome.text, blocks=blocks, response_type="ephemeral", replace_original=False)
+
+    @app.action(render.SHARE)
+    async def on_share(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        await share(body, action, respond, part=False)
+
+    @app.action(render.SHARE_PART)
+    async def on_share_part(
+        ack: Any, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        await share(body, action, respond, part=True)
 
     @app.command("/lore")
     async def on_lore(ack: Any, body: dict[str, Any], respond: AsyncRespond) -> None:

@@ -42,6 +42,8 @@ class Asked(BaseModel):
     thread_ts: str
     surface: Surface
     event_id: str | None = None
+    share_to: str | None = None  # a private answer to a channel question: the channel it may be shared in
+    share_thread: str | None = None  # … and its thread
 
     @property
     def private(self) -> bool:

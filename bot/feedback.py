@@ -50,6 +50,8 @@ class AnswerRecord(BaseModel):
     mode: AnswerMode
     citations: list[CitedSource]
     at: float
+    share_to: str | None = None  # a private answer the asker may share in this channel (and thread)
+    share_thread: str | None = None
 
 
 class Vote(BaseModel):

@@ -154,11 +154,12 @@ class Answering:
         answer = answer.model_copy(update={"skipped": found.skipped})
         answer_id = uuid.uuid4().hex
         now = datetime.now(UTC)
+        shareable = asked.share_to is not None and answer.mode != "no_answer" and bool(answer.citations)
         await reply.finish(
             streamed_text=streamed,
             text=render.fallback_text(answer),
-            blocks=render.answer_blocks(answer, answer_id=answer_id, now=now),
-            tail=render.source_blocks(answer, answer_id=answer_id, now=now),
+            blocks=render.answer_blocks(answer, answer_id=answer_id, now=now, share=shareable),
+            tail=render.source_blocks(answer, answer_id=answer_id, now=now, share=shareable),
         )
         self.metrics.answered(answer.mode, time.monotonic() - started)
         if audience.grants != asker.grants:  # after the answer: the offer must not delay it
@@ -178,6 +179,8 @@ class Answering:
                 mode=answer.mode,
                 citations=cited(answer.citations),
                 at=time.time(),
+                share_to=asked.share_to,
+                share_thread=asked.share_thread,
             )
         )
         return answer.mode
@@ -248,7 +251,13 @@ class Answering:
         if not extra:
             return
         offer_id = uuid.uuid4().hex
-        offer = {"team": asked.team, "channel": asked.channel, "user": asked.user, "question": query}
+        offer = {
+            "team": asked.team,
+            "channel": asked.channel,
+            "thread_ts": asked.thread_ts,
+            "user": asked.user,
+            "question": query,
+        }
         await self.store.set(keys.offer(offer_id), json.dumps(offer), OFFER_TTL)
         try:
             await client.chat_postEphemeral(
@@ -288,6 +297,8 @@ class Answering:
             ts=ts,
             thread_ts=ts,
             surface="dm",
+            share_to=offer["channel"],
+            share_thread=offer.get("thread_ts"),
         )
         asyncio.get_running_loop().create_task(self.handle(asked, client))
         return "I'm answering you privately in our DM."

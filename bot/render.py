@@ -24,6 +24,8 @@ __all__ = [
     "MESSAGE_CHARS",
     "PRIVATE_ANSWER",
     "SECTION_CHARS",
+    "SHARE",
+    "SHARE_PART",
     "SNIPPET_CHARS",
     "STREAM_CHARS",
     "Block",
@@ -37,6 +39,7 @@ __all__ = [
     "plain_feedback",
     "private_offer_blocks",
     "reason_blocks",
+    "share_part_blocks",
     "source_blocks",
     "split_sections",
 ]
@@ -58,6 +61,10 @@ FEEDBACK_REASON = "lore_feedback_reason"  # why a 👎: the value is `<reason>:<
 FEEDBACK_UP = "lore_feedback_up"  # plain buttons: where Slack refuses its own, and on older answers
 FEEDBACK_DOWN = "lore_feedback_down"
 PRIVATE_OFFER_BLOCK = "lore_private_offer"
+SHARE_BLOCK = "lore_share"
+SHARE = "lore_share"  # share a private answer in its channel; the value is the answer id
+SHARE_PART = "lore_share_part"  # share only what everyone in the channel may read of it
+SHARE_LABEL = "Share in the channel"
 PRIVATE_ANSWER = "lore_answer_private"
 
 TRUNCATED_NOTE = "\n_(answer truncated)_"
@@ -77,10 +84,21 @@ _BOUNDARIES = (
 
 
 def answer_blocks(
-    answer: Answer, *, answer_id: str, now: datetime, feedback: bool = True, include_text: bool = True
+    answer: Answer,
+    *,
+    answer_id: str,
+    now: datetime,
+    feedback: bool = True,
+    include_text: bool = True,
+    share: bool = False,
 ) -> list[Block]:
-    """The blocks of an answer: its text, its sources and the feedback buttons, within Slack's limits."""
+    """The blocks of an answer: its text, its sources and the feedback buttons, within Slack's limits;
+    with `share`, a button that offers to share a private answer in the channel it was asked in."""
     tail = [feedback_block(answer_id)] if feedback else []
+    if share:
+        tail.append(
+            {"type": "actions", "block_id": SHARE_BLOCK, "elements": [_button(SHARE_LABEL, SHARE, answer_id)]}
+        )
     if answer.skipped:  # federated Lore deployments that did not answer in time
         tail.insert(0, _context(SKIPPED.format(names=", ".join(f"`{escape(n)}`" for n in answer.skipped))))
     cited = len(answer.citations)
@@ -92,9 +110,13 @@ def answer_blocks(
     return [*text, *sources, *tail]
 
 
-def source_blocks(answer: Answer, *, answer_id: str, now: datetime, feedback: bool = True) -> list[Block]:
-    """The blocks that follow a streamed answer's text: sources and feedback buttons."""
-    return answer_blocks(answer, answer_id=answer_id, now=now, feedback=feedback, include_text=False)
+def source_blocks(
+    answer: Answer, *, answer_id: str, now: datetime, feedback: bool = True, share: bool = False
+) -> list[Block]:
+    """The blocks that follow a streamed answer's text: sources, feedback and share buttons."""
+    return answer_blocks(
+        answer, answer_id=answer_id, now=now, feedback=feedback, include_text=False, share=share
+    )
 
 
 def fallback_text(answer: Answer) -> str:
@@ -154,6 +176,18 @@ def reason_blocks(answer_id: str, reasons: dict[str, str]) -> list[Block]:
             "elements": [
                 _button(label, FEEDBACK_REASON, f"{value}:{answer_id}") for value, label in reasons.items()
             ],
+        },
+    ]
+
+
+def share_part_blocks(text: str, answer_id: str) -> list[Block]:
+    """Why a private answer cannot be shared whole, and a button to share its public part."""
+    return [
+        _section(text),
+        {
+            "type": "actions",
+            "block_id": "lore_share_part",
+            "elements": [_button("Share the part everyone there may read", SHARE_PART, answer_id)],
         },
     ]
 
