@@ -35,6 +35,7 @@ from pydantic import BaseModel
 
 from bench.common import table
 from ingestion.connectors.base import Connector, DocumentRef
+from ingestion.connectors.cache import FileCache
 from ingestion.connectors.mediawiki import MediaWikiConnector
 from ingestion.connectors.smb import SmbConnector, parse_location
 from ingestion.connectors.web import DEFAULT_MAX_PAGES, WebConnector
@@ -137,7 +138,11 @@ async def measure_web(runs: int, pages: list[str] | None = None) -> WebListing:
 
             def connector(cache: Path) -> WebConnector:
                 return WebConnector(
-                    [site.url("docs/")], ["public"], cache=cache, max_pages=DEFAULT_MAX_PAGES, guard=LOOPBACK
+                    [site.url("docs/")],
+                    ["public"],
+                    cache=FileCache(cache),
+                    max_pages=DEFAULT_MAX_PAGES,
+                    guard=LOOPBACK,
                 )
 
             async def served(cache: Path) -> tuple[float, list[DocumentRef], list[Request]]:
@@ -208,7 +213,7 @@ async def measure_wiki(runs: int, pages: int = 200) -> WikiListing:
 
             def connector(cache: Path) -> MediaWikiConnector:
                 return MediaWikiConnector(
-                    wiki.api, access=["public"], cache=cache, max_bytes=MAX_BYTES, guard=LOOPBACK
+                    wiki.api, access=["public"], cache=FileCache(cache), max_bytes=MAX_BYTES, guard=LOOPBACK
                 )
 
             async def asked(made: MediaWikiConnector) -> tuple[float, list[DocumentRef], int]:
@@ -216,15 +221,15 @@ async def measure_wiki(runs: int, pages: int = 200) -> WikiListing:
                 took, refs = await timed_listing(made)
                 return took, refs, await asyncio.to_thread(wiki.requests, "/api.php") - before
 
-            snapshot = root / "before-the-edit.json"
+            snapshot = root / "before-the-edit"
             await timed_listing(connector(snapshot))  # also the uncounted warm-up
             await wiki.write({"Bench page 1": WIKI_TEXT.format(n="one, edited")})
             full, incremental, walks, same = [], [], 0, True
             for n in range(runs):
-                took, full_refs, full_requests = await asked(connector(root / f"full-{n}.json"))
+                took, full_refs, full_requests = await asked(connector(root / f"full-{n}"))
                 full.append(took)
-                cache = root / f"incremental-{n}.json"
-                await asyncio.to_thread(shutil.copyfile, snapshot, cache)
+                cache = root / f"incremental-{n}"
+                await asyncio.to_thread(shutil.copytree, snapshot, cache)
                 made = connector(cache)
                 took, refs, incremental_requests = await asked(made)
                 incremental.append(took)

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from ingestion.connectors.base import Connector, DocumentRef
+from ingestion.connectors.cache import ConnectorCache
 from ingestion.parse_pool import Parsed, ParsePool
 from ingestion.parsing import ParseError
 from ingestion.state import DocState, SyncState
@@ -57,6 +58,7 @@ class SyncEngine:
         state: SyncState,
         parser: ParsePool,
         limits: SyncLimits,
+        caches: Callable[[str], ConnectorCache] | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
@@ -64,6 +66,7 @@ class SyncEngine:
         self.state = state
         self.parser = parser
         self.limits = limits
+        self.caches = caches  # a source's connector cache, forgotten with the source
 
     async def sync(
         self,
@@ -338,9 +341,12 @@ class SyncEngine:
         return [known[t] for t in texts]
 
     async def remove_source(self, source_id: str) -> None:
-        """Delete every chunk and all state of a source (both writes finish even if cancelled)."""
+        """Delete every chunk and all state of a source, its connector's cache too (each write finishes even
+        if cancelled)."""
         await finished(self.index.delete_source(source_id))
         await finished(self.state.delete(source_id))
+        if self.caches is not None:
+            await finished(self.caches(source_id).forget())
 
 
 def _bounded(ref: DocumentRef, ceiling: list[str] | None) -> DocumentRef:

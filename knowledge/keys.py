@@ -93,3 +93,8 @@ def sync_state(source_id: str) -> str:
 def sync_state_sources() -> str:
     """The sources that have a sync state (a hash: source id -> 1)."""
     return f"{PREFIX}syncstate-sources"
+
+
+def connector_cache(source_id: str) -> str:
+    """What one source's connector keeps between syncs (a hash: kind, e.g. mediawiki -> its value as JSON)."""
+    return f"{PREFIX}conncache:{source_id}"

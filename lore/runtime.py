@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+from ingestion.connectors.cache import connector_cache
 from ingestion.parse_pool import ParsePool
 from ingestion.state import SyncState, open_sync_state
 from ingestion.sync import SyncEngine, SyncLimits
@@ -36,7 +37,13 @@ def engine_over(
     )
     sparse = SparseEncoder(Tokenizer(cjk=s.cjk_tokenizer), heading_weight=s.heading_weight)
     return SyncEngine(
-        index=index, embedder=embedder, sparse=sparse, state=state, parser=parser, limits=limits
+        index=index,
+        embedder=embedder,
+        sparse=sparse,
+        state=state,
+        parser=parser,
+        limits=limits,
+        caches=lambda source_id: connector_cache(source_id, settings),
     )
 
 

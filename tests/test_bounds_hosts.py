@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from ingestion.connectors.base import ListingError
+from ingestion.connectors.cache import FileCache
 from ingestion.connectors.web import WebConnector
 from ingestion.sync import SyncEngine
 from ingestion.worker import WorkerContext, run_sync
@@ -173,7 +174,9 @@ async def test_a_name_that_resolves_to_a_refused_address_is_refused(
 
 
 def _web(start: str, allowed: list[str], tmp_path: Path) -> WebConnector:
-    return WebConnector([start], ["public"], cache=tmp_path / "cache", retries=0, guard=HostGuard(allowed))
+    return WebConnector(
+        [start], ["public"], cache=FileCache(tmp_path / "cache"), retries=0, guard=HostGuard(allowed)
+    )
 
 
 @pytest.mark.parametrize(("allowed", "reached"), [(["127.0.0.1"], False), (["127.0.0.1", "127.0.0.2"], True)])

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ingestion.connectors.base import DocumentRef, ListingError
-from ingestion.connectors.cache import cache_dir
+from ingestion.connectors.cache import FileCache, cache_dir
 from ingestion.connectors.confluence import CACHE_FILE, ConfluenceConnector
 from ingestion.connectors.confluence_access import combine, group_access, user_access
 from ingestion.connectors.confluence_api import User
@@ -247,7 +247,7 @@ async def test_a_site_that_is_down_fails_the_listing(settings: Settings, tmp_pat
         url,
         http=Http(credentials=secret, home=url, guard=HostGuard(["127.0.0.1"]), retries=0, what="Confluence"),
         directory=Directory(),
-        cache_file=tmp_path / CACHE_FILE,
+        cache=FileCache(tmp_path),
         max_bytes=1_000_000,
     )
     with pytest.raises(ListingError, match="cannot reach Confluence") as failed:

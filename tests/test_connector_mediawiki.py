@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ingestion.connectors.base import DocumentRef, ListingError
-from ingestion.connectors.cache import cache_dir
+from ingestion.connectors.cache import FileCache, cache_dir
 from ingestion.connectors.mediawiki import CACHE_FILE, MediaWikiConnector, Snapshot
 from ingestion.connectors.registry import connector_for
 from ingestion.parse_pool import parse_and_chunk
@@ -194,7 +194,12 @@ async def test_a_failed_listing_leaves_the_cache_as_it_was(wiki: Wiki, settings:
     cached = path.read_bytes()
     down = f"http://127.0.0.1:{free_port()}/api.php"
     dead = MediaWikiConnector(
-        down, access=["public"], cache=path, max_bytes=1_000_000, retries=0, guard=HostGuard(["127.0.0.1"])
+        down,
+        access=["public"],
+        cache=FileCache(path.parent),
+        max_bytes=1_000_000,
+        retries=0,
+        guard=HostGuard(["127.0.0.1"]),
     )
     with pytest.raises(ListingError, match="cannot reach the wiki") as failed:
         await listing(dead)

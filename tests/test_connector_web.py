@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ingestion.connectors.base import DocumentRef, ListingError
+from ingestion.connectors.cache import FileCache
 from ingestion.connectors.web import WebConnector
 from ingestion.connectors.web_fetch import MAX_CRAWL_DELAY, Pacer
 from ingestion.connectors.web_pages import extract
@@ -101,7 +102,7 @@ def web(site: Site, path: str, tmp_path: Path, max_pages: int = 500, sitemap: st
     return WebConnector(
         [site.url(path)],
         ["public"],
-        cache=tmp_path / "cache",
+        cache=FileCache(tmp_path / "cache"),
         max_pages=max_pages,
         sitemap=sitemap,
         retries=0,
@@ -118,7 +119,7 @@ async def test_a_crawl_stays_in_the_start_folder_and_honours_robots_txt(site: Si
         [site.url("crawl/")],
         ["public"],
         {"api.html": ["group:staff"]},
-        cache=tmp_path / "cache",
+        cache=FileCache(tmp_path / "cache"),
         guard=LOOPBACK,
     )
     refs = await listed(connector)
@@ -247,7 +248,13 @@ async def test_several_start_urls_each_use_their_sitemap_or_a_crawl(site: Site, 
     overrides = {"faq.html": ["group:staff"]}  # relative to each start URL's folder
     starts = [site.url("mapped/"), site.url("crawl/")]
     connector = WebConnector(
-        starts, ["public"], overrides, cache=tmp_path / "cache", max_pages=4, retries=0, guard=LOOPBACK
+        starts,
+        ["public"],
+        overrides,
+        cache=FileCache(tmp_path / "cache"),
+        max_pages=4,
+        retries=0,
+        guard=LOOPBACK,
     )
     refs = await listed(connector)
     ids = ["mapped/intro.html", "mapped/faq.html", "crawl/index", "crawl/api.html"]
@@ -333,7 +340,7 @@ async def test_a_listing_that_cannot_be_complete_fails_and_says_why(
     connector = WebConnector(
         [url],
         ["public"],
-        cache=tmp_path / "cache",
+        cache=FileCache(tmp_path / "cache"),
         sitemap=sitemap and site.url(sitemap),
         retries=0,
         guard=LOOPBACK,

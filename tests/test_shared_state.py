@@ -133,9 +133,11 @@ async def worker_on(
     index: Index,
     model: LocalEmbedder,
     chunk_size: int = 256,
+    **more: object,
 ) -> tuple[WorkerContext, CachedEmbedder]:
-    """A worker's context with its own data dir: its own embedding cache, the shared state and registry."""
-    settings = shared_settings(data_dir, redis_url, chunk_size=chunk_size, chunk_overlap=0)
+    """A worker's context with its own data dir: its own embedding cache, the shared state and registry
+    (`more`: further settings)."""
+    settings = shared_settings(data_dir, redis_url, chunk_size=chunk_size, chunk_overlap=0, **more)
     embedder = CachedEmbedder(model, EmbeddingCache(data_dir / "embeddings.sqlite"))
     stack.callback(embedder.cache.close)
     parser = ParsePool(workers=0, timeout=settings.parse_timeout)

@@ -3,17 +3,17 @@ attachments in the formats Lore reads, each with the access its space permission
 give (ingestion/connectors/confluence_access.py).
 
 Incremental listing. A full listing asks for every page of each space (version, ancestors and read
-restrictions expanded) and for the attachments of each page; it is kept in the source's cache folder. Within
-24 hours the next listing asks CQL what was modified since (`lastmodified >= "yyyy-MM-dd HH:mm"`). CQL reads
-that date in the site's or the account's time zone, which Lore does not know, so it asks from 12 hours
-before the last listing, in UTC (every zone is covered), and tells what really changed by the versions it
-knows. It lists the attachments of those pages only, and takes the current pages of each space from one
-lighter listing (ancestors and read restrictions; no versions, bodies or attachments) to drop deleted pages
-and to recompute every page's access: changing a restriction does not change a page's last-modified time,
-so restrictions are read at every sync. A page that appears without CQL reporting it (moved in from another
-space) makes its space listed in full; an attachment deleted while its page did not change goes at the next
-full listing. A page whose read restrictions (or an ancestor's) Lore cannot see is listed as a failed entry
-that nobody may read, with its attachments.
+restrictions expanded) and for the attachments of each page; it is kept in the source's connector cache
+(shared by the workers of a fleet: ingestion/connectors/cache.py). Within 24 hours the next listing asks CQL
+what was modified since (`lastmodified >= "yyyy-MM-dd HH:mm"`). CQL reads that date in the site's or the
+account's time zone, which Lore does not know, so it asks from 12 hours before the last listing, in UTC (every
+zone is covered), and tells what really changed by the versions it knows. It lists the attachments of those
+pages only, and takes the current pages of each space from one lighter listing (ancestors and read
+restrictions; no versions, bodies or attachments) to drop deleted pages and to recompute every page's access:
+changing a restriction does not change a page's last-modified time, so restrictions are read at every sync. A
+page that appears without CQL reporting it (moved in from another space) makes its space listed in full; an
+attachment deleted while its page did not change goes at the next full listing. A page whose read restrictions
+(or an ancestor's) Lore cannot see is listed as a failed entry that nobody may read, with its attachments.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 
 from ingestion.connectors.base import DocumentRef, ListingError
-from ingestion.connectors.cache import cache_dir, read_cache, write_cache
+from ingestion.connectors.cache import ConnectorCache, connector_cache
 from ingestion.connectors.confluence_access import (
     Layer,
     cloud_space_layer,
@@ -61,7 +61,8 @@ FULL_EVERY = timedelta(hours=24)  # an older listing is not trusted: list everyt
 # CQL is asked from this long before the last listing: UTC-12 is the zone furthest behind UTC
 MARGIN = timedelta(hours=12, minutes=10)
 FANOUT = 4  # attachment listings at once
-CACHE_FILE = "confluence-listing.json"
+CACHE_KIND = "confluence-listing"
+CACHE_FILE = f"{CACHE_KIND}.json"  # its file in embedded mode
 READ_RESTRICTIONS = "restrictions.read.restrictions.user,restrictions.read.restrictions.group"
 FULL_EXPAND = f"version,ancestors,{READ_RESTRICTIONS}"
 LIGHT_EXPAND = f"ancestors,{READ_RESTRICTIONS}"
@@ -79,7 +80,7 @@ class ConfluenceConnector:
         *,
         http: Http,
         directory: Directory,
-        cache_file: Path,
+        cache: ConnectorCache,
         max_bytes: int,
         spaces: list[str] | None = None,
         cloud: bool = True,
@@ -88,7 +89,7 @@ class ConfluenceConnector:
         self.base = base_url.rstrip("/")
         self.http = http
         self.directory = directory
-        self.cache_file = cache_file
+        self.cache = cache
         self.max_bytes = max_bytes
         self.spaces = spaces
         self.cloud = cloud
@@ -122,7 +123,7 @@ class ConfluenceConnector:
             source.location[0],
             http=http,
             directory=directory,
-            cache_file=cache_dir(source, settings) / CACHE_FILE,
+            cache=connector_cache(source.id, settings),
             max_bytes=int(settings.max_file_mb * 1_000_000),
             spaces=spaces or None,
             cloud=bool(user),
@@ -137,7 +138,7 @@ class ConfluenceConnector:
 
     async def _listing(self) -> list[DocumentRef]:
         started = datetime.now(UTC)
-        old = await asyncio.to_thread(self._load, started)
+        old = await self._load(started)
         self.incremental, self.notes = [], []
         async with self.http.session() as session:
             site = Site(self.http, session, self.base, cloud=self.cloud, limit=self.page_limit)
@@ -148,7 +149,7 @@ class ConfluenceConnector:
             for key in layers:
                 listed[key], states[key] = await self._space(site, key, old, started)
         snapshot = Snapshot(site=self.site_id, taken_at=started, base=base or self.base, spaces=states)
-        await asyncio.to_thread(self._save, snapshot)
+        await self.cache.replace(CACHE_KIND, snapshot)
         self._snapshot = snapshot
         if unseen := [space.key for space in spaces if space.key not in layers]:
             self.notes.append(
@@ -295,9 +296,9 @@ class ConfluenceConnector:
 
     # ----- the listing kept between syncs
 
-    def _load(self, now: datetime) -> Snapshot | None:
+    async def _load(self, now: datetime) -> Snapshot | None:
         """The last listing, if it is for this site and spaces and recent enough to build on."""
-        snapshot = read_cache(self.cache_file, Snapshot)
+        snapshot = await self.cache.read(CACHE_KIND, Snapshot)
         if (
             snapshot is None
             or snapshot.site != self.site_id
@@ -305,9 +306,6 @@ class ConfluenceConnector:
         ):
             return None
         return snapshot
-
-    def _save(self, snapshot: Snapshot) -> None:
-        write_cache(self.cache_file, snapshot)
 
     # ----- fetching
 
@@ -339,7 +337,7 @@ class ConfluenceConnector:
         return dest
 
     async def _attachment_of(self, key: str, page_id: str, attachment_id: str) -> AttachmentState:
-        snapshot = self._snapshot or await asyncio.to_thread(self._load, datetime.now(UTC))
+        snapshot = self._snapshot or await self._load(datetime.now(UTC))
         page = snapshot.spaces.get(key, {}).get(page_id) if snapshot else None
         for attachment in page.attachments if page else []:
             if attachment.id == attachment_id:

@@ -6,9 +6,10 @@ name. Its text is the wiki's own rendering (`action=parse`), headings kept; its 
 canonical URL; its access is the override of its namespace (by number or name), else the source's access.
 Redirects are not documents: their targets are.
 
-Listings are incremental: the last complete listing is kept in the source's cache folder with the wiki's
-time when it was taken, and the next one applies what `list=recentchanges` reports since (edits, new pages,
-deletions, moves, restores), re-reading the current state of just the pages concerned. A full walk
+Listings are incremental: the last complete listing is kept in the source's connector cache (shared by the
+workers of a fleet: ingestion/connectors/cache.py) with the wiki's time when it was taken, and the next one
+applies what `list=recentchanges` reports since (edits, new pages, deletions, moves, restores), re-reading
+the current state of just the pages concerned. A full walk
 (`generator=allpages`) runs when there is no usable cache, a day after the last full walk, or when the
 wiki no longer keeps changes that old.
 """
@@ -26,7 +27,7 @@ import aiohttp
 from pydantic import BaseModel
 
 from ingestion.connectors.base import DocumentRef, ListingError
-from ingestion.connectors.cache import cache_dir, read_cache, write_cache
+from ingestion.connectors.cache import ConnectorCache, connector_cache
 from ingestion.connectors.http import Http
 from ingestion.connectors.mediawiki_api import (
     PageInfo,
@@ -44,7 +45,8 @@ from knowledge.sources import Source
 
 log = logging.getLogger(__name__)
 
-CACHE_FILE = "mediawiki.json"
+CACHE_KIND = "mediawiki"
+CACHE_FILE = f"{CACHE_KIND}.json"  # its file in embedded mode
 CACHE_FORMAT = 1
 FULL_EVERY = timedelta(hours=24)  # a full walk at least this often, whatever recentchanges says
 CHANGES_OVERLAP = timedelta(minutes=10)  # re-read changes this far back: a change may be stored late
@@ -64,7 +66,7 @@ class Entry(BaseModel):
 
 
 class Snapshot(BaseModel):
-    """The last complete listing: the cache file."""
+    """The last complete listing: what the cache keeps."""
 
     format: int = CACHE_FORMAT
     signature: str
@@ -83,7 +85,7 @@ class MediaWikiConnector:
         api: str,
         *,
         access: list[str],
-        cache: Path,
+        cache: ConnectorCache,
         max_bytes: int,
         namespaces: Iterable[int] = (0,),
         overrides: dict[str, list[str]] | None = None,
@@ -121,7 +123,7 @@ class MediaWikiConnector:
             namespaces=[int(n) for n in source.options.get("namespaces", "0").split(",")],
             user=user,
             password=source.credentials.resolve(settings.secrets_dir) if source.credentials else None,
-            cache=cache_dir(source, settings) / CACHE_FILE,
+            cache=connector_cache(source.id, settings),
             max_bytes=int(settings.max_file_mb * 1_000_000),
             guard=HostGuard(settings.allowed_internal_hosts),
         )
@@ -163,7 +165,7 @@ class MediaWikiConnector:
             await self._sign_in(session)
             site = await self.api.site(session)
             acl = self._namespace_acl(site)
-            snapshot = await asyncio.to_thread(self._load)
+            snapshot = await self._load()
             pages = None
             if snapshot is not None and self._current(snapshot, site):
                 pages = await self._apply_changes(session, snapshot)
@@ -175,7 +177,7 @@ class MediaWikiConnector:
                 self.full_listings += 1
         log.info("listed %d pages of %s from %s", len(pages), self.api.url, how)
         done = Snapshot(signature=self.signature, listed_at=listed_at, changes_from=site.time, pages=pages)
-        await asyncio.to_thread(self._save, done)
+        await self.cache.replace(CACHE_KIND, done)
         return pages, acl
 
     def _namespace_acl(self, site: Site) -> dict[int, list[str]]:
@@ -279,12 +281,9 @@ class MediaWikiConnector:
         else:
             pages[str(info.pageid)] = _entry(info)
 
-    def _load(self) -> Snapshot | None:
-        snapshot = read_cache(self.cache, Snapshot)
+    async def _load(self) -> Snapshot | None:
+        snapshot = await self.cache.read(CACHE_KIND, Snapshot)
         return snapshot if snapshot is not None and snapshot.format == CACHE_FORMAT else None
-
-    def _save(self, snapshot: Snapshot) -> None:
-        write_cache(self.cache, snapshot)
 
     async def fetch(self, ref: DocumentRef, workdir: Path) -> Path:
         """The page as the wiki renders it, in an HTML file of `workdir`."""

@@ -1,10 +1,14 @@
 """The web site connector: the pages of a site inside the folder of each start URL, found through a sitemap
 or a crawl, robots.txt honoured, indexed as their main content without the site's navigation.
 
-Between syncs it keeps, in the source's cache folder, each page's ETag / Last-Modified and links, so the
-next sync asks with If-None-Match / If-Modified-Since: an unchanged page answers 304 and is neither
-downloaded nor re-indexed. A page's version is its ETag, else its Last-Modified, else a hash of its main
-content. A sync lists at most `max_pages` pages; when that budget stops it, `notes` says so.
+Between syncs it keeps, in the source's connector cache (shared by the workers of a fleet:
+ingestion/connectors/cache.py), each page's ETag / Last-Modified and links, so the next sync asks with
+If-None-Match / If-Modified-Since: an unchanged page answers 304 and is neither downloaded nor re-indexed. The
+main content of the pages a listing read is kept as scratch files on the host that read them, so that the
+sync's fetch downloads nothing again; a page with no such file here (another worker read it, or it was not
+read since) is downloaded when it has to be fetched. A page's version is its ETag, else its Last-Modified,
+else a hash of its main content. A sync lists at most `max_pages` pages; when that budget stops it, `notes`
+says so.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel
 
 from ingestion.connectors.base import DocumentRef, ListingError, acl_by_prefix
-from ingestion.connectors.cache import cache_dir, read_cache, write_cache
+from ingestion.connectors.cache import ConnectorCache, connector_cache
 from ingestion.connectors.http import Http, HttpFailure
 from ingestion.connectors.web_crawl import Crawl, Page, Start, body_name
 from ingestion.connectors.web_fetch import RETRIES, get
@@ -34,8 +38,8 @@ from knowledge.sources import Source
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_PAGES = 500
-CACHE_FILE = "web-pages.json"
-BODIES = "pages"
+CACHE_KIND = "web-pages"
+BODIES = "pages"  # the scratch folder of the page bodies a listing read
 
 
 class WebCache(BaseModel):
@@ -60,7 +64,7 @@ class WebConnector:
         acl: list[str],
         overrides: dict[str, list[str]] | None = None,
         *,
-        cache: Path,
+        cache: ConnectorCache,
         max_pages: int = DEFAULT_MAX_PAGES,
         sitemap: str = "",
         max_bytes: int = 25_000_000,
@@ -86,7 +90,7 @@ class WebConnector:
             source.location,
             source.access,
             source.overrides,
-            cache=cache_dir(source, settings),
+            cache=connector_cache(source.id, settings),
             max_pages=int(source.options.get("max_pages", str(DEFAULT_MAX_PAGES))),
             sitemap=source.options.get("sitemap", ""),
             max_bytes=int(settings.max_file_mb * 1_000_000),
@@ -113,13 +117,13 @@ class WebConnector:
 
     async def _listing(self) -> list[DocumentRef]:
         self.notes = []
-        old = await asyncio.to_thread(_load, self.cache / CACHE_FILE)
+        old = await self.cache.read(CACHE_KIND, WebCache) or WebCache()  # a broken cache: one full download
         async with self.http.session() as session:
             crawl = Crawl(
                 session,
                 self.starts,
                 old.pages,
-                self.cache / BODIES,
+                self.cache.scratch / BODIES,
                 max_pages=self.max_pages,
                 max_bytes=self.max_bytes,
                 retries=self.retries,
@@ -130,7 +134,8 @@ class WebConnector:
             covered = crawl.covered(entries)
             await crawl.crawl([s for s in self.starts if s.url not in covered])
         refs = self._refs(crawl)
-        await asyncio.to_thread(_save, self.cache, WebCache(pages=crawl.visited))
+        await self.cache.replace(CACHE_KIND, WebCache(pages=crawl.visited))
+        await asyncio.to_thread(_prune, self.cache.scratch / BODIES, crawl.visited)
         if crawl.budget_reached:
             self.notes.append(f"page budget of {self.max_pages} pages reached: raise max_pages to index more")
             log.warning(
@@ -167,7 +172,7 @@ class WebConnector:
                 url=url,
                 size=self.max_bytes + 1 if page.too_large else None,
             )
-            self._bodies[doc_id] = self.cache / BODIES / body_name(asked, page.version)
+            self._bodies[doc_id] = self.cache.scratch / BODIES / body_name(asked, page.version)
         return list(refs.values())
 
     async def fetch(self, ref: DocumentRef, workdir: Path) -> Path:
@@ -209,15 +214,9 @@ def _relative(url: str, start: Start) -> str:
     return unquote(url[len(start.folder) :]) or "index"
 
 
-def _load(path: Path) -> WebCache:
-    return read_cache(path, WebCache) or WebCache()  # a broken cache costs one full download
-
-
-def _save(folder: Path, cache: WebCache) -> None:
-    """Replace the cache atomically, then delete the page bodies it no longer names."""
-    write_cache(folder / CACHE_FILE, cache)
-    keep = {body_name(url, page.version) for url, page in cache.pages.items()}
-    bodies = folder / BODIES
+def _prune(bodies: Path, pages: dict[str, Page]) -> None:
+    """Delete the page bodies that the cache no longer names."""
+    keep = {body_name(url, page.version) for url, page in pages.items()}
     if bodies.is_dir():
         for path in bodies.iterdir():
             if path.name not in keep:

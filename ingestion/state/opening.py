@@ -18,6 +18,13 @@ STATE_FILE = "sync-state.sqlite"  # the embedded state, under LORE_DATA_DIR
 ADOPTED = ".adopted"  # what a state file is renamed to once Redis holds its rows
 
 
+def shared_redis(settings: Settings) -> str | None:
+    """The Redis that every host keeps what syncs need in (the sync state, the connectors' caches), or None
+    when this host keeps them itself: shared exactly when the index is shared too (`LORE_REDIS_URL` and
+    `LORE_QDRANT_URL`); beside an embedded index they describe that one index, on this host."""
+    return settings.redis_url if settings.redis_url and settings.qdrant_url else None
+
+
 async def open_sync_state(settings: Settings) -> SyncState:
     """The per-document sync state: in Redis when the index is shared too (`LORE_REDIS_URL` and
     `LORE_QDRANT_URL`: every worker and `lore ingest` see one state of one index), else in
@@ -25,9 +32,10 @@ async def open_sync_state(settings: Settings) -> SyncState:
     this host kept before is adopted once: the sources Redis lacks are copied, and the file is renamed
     `*.adopted`, so a source removed later is never brought back from it."""
     local = settings.data_dir / STATE_FILE
-    if not (settings.redis_url and settings.qdrant_url):
+    url = shared_redis(settings)
+    if url is None:
         return FileSyncState(local)
-    shared = SharedSyncState(RedisStore(settings.redis_url), owned=True)
+    shared = SharedSyncState(RedisStore(url), owned=True)
     try:
         if await asyncio.to_thread(local.exists):
             copied = await shared.adopt(local)
