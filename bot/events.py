@@ -42,6 +42,7 @@ class Asked(BaseModel):
     thread_ts: str
     surface: Surface
     event_id: str | None = None
+    action_token: str | None = None  # Slack's short-lived token for searching Slack as the asker
     share_to: str | None = None  # a private answer to a channel question: the channel it may be shared in
     share_thread: str | None = None  # … and its thread
 
@@ -94,4 +95,12 @@ def read_event(
         thread_ts=str(event.get("thread_ts") or ts),
         surface=surface,
         event_id=event_id,
+        action_token=_action_token(event),
     )
+
+
+def _action_token(event: dict[str, Any]) -> str | None:
+    """The `action_token` Slack sends with a message event to an AI app, for the Real-time Search API
+    (`assistant.search.context` on the asker's behalf): docs.slack.dev, "Using the Real-time Search API"."""
+    token = event.get("action_token") or (event.get("assistant_thread") or {}).get("action_token")
+    return str(token) if token else None

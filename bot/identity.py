@@ -132,6 +132,23 @@ class Identity:
         common = frozenset.intersection(*(r.grants for r in readers)) if readers else frozenset()
         return Audience(principal=Principal(grants=common | {PUBLIC}), kind=kind)
 
+    async def only_full_members(self, team: str, channel: str) -> bool:
+        """True when `channel` is a public channel of this workspace whose members are all full members
+        (no guest, outsider or other bot): everyone who reads it may open every other public channel."""
+        try:
+            info = (await retried(partial(self.client.conversations_info, channel=channel))).get("channel")
+            if kind_of(info or {}) != "public":
+                return False
+            members = await self._members(channel)
+            if members is None:
+                return False
+            users = [u for u in members if u != self.bot_user_id]
+            people = await self.people.many(team, users)
+        except (SlackApiError, LookupFailed) as exc:
+            log.warning("cannot tell who is in %s (%s): Slack is not searched for it", channel, exc)
+            return False
+        return all(people[u].deleted or self._full_member(team, people[u]) for u in users)
+
     async def _readers(self, team: str, members: list[str]) -> list[Principal]:
         """The principal of every member who reads the conversation (Lore and trusted bots are left out;
         deactivated people cannot read)."""

@@ -20,6 +20,7 @@ from bot.feedback import AnswerRecord, Feedback, cited
 from bot.identity import Identity
 from bot.memory import ConversationMemory, ThreadRef, Turn
 from bot.reply import Reply, ReplyTarget
+from bot.slack_search import SlackSearch
 from knowledge import keys
 from knowledge.access import PUBLIC, Principal
 from knowledge.answering.answerer import Delta, Final
@@ -77,6 +78,7 @@ class Answering:
         self.feedback = feedback
         self.settings = settings
         self.metrics = metrics or Metrics()
+        self.slack_search = SlackSearch(identity.client)
         self._running: set[asyncio.Task[Any]] = set()
 
     async def drain(self, seconds: float) -> None:
@@ -145,8 +147,10 @@ class Answering:
         query = await self.kb.standalone(asked.text, history)
         await reply.step(steps.searching(asked.private))
         with self.metrics.retrieval_seconds.time():
-            found = await self.kb.retrieve(query, audience)
-        hits = found.hits
+            found, in_slack = await asyncio.gather(
+                self.kb.retrieve(query, audience), self._slack(asked, query)
+            )
+        hits = self.kb.fuse([found.hits, in_slack]) if in_slack else found.hits
         await reply.step(steps.searched(hits, found.skipped))
         await reply.step(steps.writing(self.settings.llm_base_url is not None))
         answer, streamed = await self._stream(reply, query, hits, history, started)
@@ -205,6 +209,17 @@ class Answering:
                 final = event.answer
         assert final is not None, "the answerer always ends with a Final event"
         return final, streamed
+
+    async def _slack(self, asked: Asked, query: str) -> list[ScoredChunk]:
+        """Slack's own messages on the question, when the admin turned it on: as the asker in a DM or the
+        assistant pane; public-channel messages only in a public channel whose readers may all open them."""
+        if not self.settings.slack_search or not asked.action_token:
+            return []
+        if asked.private:
+            return await self.slack_search.hits(query, asked.action_token, "asker")
+        if await self.identity.only_full_members(asked.team, asked.channel):
+            return await self.slack_search.hits(query, asked.action_token, "public")
+        return []
 
     async def _audience(self, asked: Asked, asker: Principal) -> tuple[Principal, str]:
         """What everyone who can read the channel holds (never more than the asker), and why it may be

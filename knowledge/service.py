@@ -105,14 +105,19 @@ class Knowledge:
         )
         if not remote.rankings:
             return Retrieved(hits=local, skipped=remote.skipped)
-        rankings = [local, *remote.rankings]
-        fused = weighted_rrf([(ranking, 1.0) for ranking in rankings], self.settings.rrf_k)
+        return Retrieved(hits=self.fuse([local, *remote.rankings], k), skipped=remote.skipped)
+
+    def fuse(self, rankings: list[list[ScoredChunk]], k: int | None = None) -> list[ScoredChunk]:
+        """Rankings of different searches (this index, federated Lores, Slack) fused by rank (RRF), at most
+        `LORE_MAX_CHUNKS_PER_DOC` per document. Every ranking must already be what the reader may read."""
+        k = k or self.settings.top_k
+        fused = weighted_rrf([(ranking, 1.0) for ranking in rankings if ranking], self.settings.rrf_k)
         # Equal ranks tie (each side's first is 1/(k+1)). The tie goes to the closer text: the cosine
         # similarity to the question, comparable when both sides use the same embedding model; then to
         # the side's own hybrid score, which every Lore computes alike.
         own = {hit.chunk.id: round(hit.score, 6) for ranking in rankings for hit in ranking}  # as sent
         fused.sort(key=lambda hit: (-round(hit.score, 12), -_closeness(hit), -own[hit.chunk.id]))
-        return Retrieved(hits=diversify(fused, k, self.settings.max_chunks_per_doc), skipped=remote.skipped)
+        return diversify(fused, k, self.settings.max_chunks_per_doc)
 
     async def search(self, query: str, principal: Principal, *, k: int | None = None) -> list[SearchResult]:
         """`lore search`: the best hits as results, their text the windows a reader sees."""

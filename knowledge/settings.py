@@ -239,6 +239,13 @@ class Settings(BaseSettings):
         9108, ge=1, le=65535, description="Port of `lore worker`'s /metrics and /healthz."
     )
 
+    slack_search: bool = Field(
+        False,
+        description="Also search Slack's own messages (the Real-time Search API, as the asker, nothing "
+        "stored) in DMs, the assistant pane and public channels without guests; needs the search:read.* "
+        "scopes of deploy/slack-manifest.yml.",
+    )
+
     # Knowledge API, MCP and federation
     api_port: int = Field(8788, ge=1, le=65535, description="Port of `lore api` (/v1/search, /v1/answer).")
     api_rate_limit: int = Field(

@@ -145,6 +145,7 @@ class Bot:
             "ts": ts,
             "channel": channel,
             "event_ts": ts,
+            "action_token": self.slack.action_token(user),  # as Slack sends to AI apps
             **({"thread_ts": thread_ts} if thread_ts else {}),
         }
         assert await self.event(event) == 200
@@ -169,6 +170,7 @@ class Bot:
             "channel": channel,
             "channel_type": channel_type,
             "event_ts": ts,
+            "action_token": self.slack.action_token(user),
             **({"thread_ts": thread_ts} if thread_ts else {}),
         }
         assert await self.event(event) == 200

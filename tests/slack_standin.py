@@ -37,6 +37,7 @@ from tests.slack_model import (
     task_chunks,
 )
 from tests.slack_requests import action_body, command_body, event_body, signed_request
+from tests.slack_rts import SearchMethods
 from tests.slack_workspace import WorkspaceMethods
 from tests.socket_standin import APP_ID, SocketModeStandin
 
@@ -59,7 +60,7 @@ def dead_api_url() -> str:
     return f"http://127.0.0.1:{free_port()}/api/"
 
 
-class SlackStandin(WorkspaceMethods, SocketModeStandin):
+class SlackStandin(WorkspaceMethods, SearchMethods, SocketModeStandin):
     """The stand-in server: workspace model, recorded calls, posted and streamed messages."""
 
     def __init__(self) -> None:
@@ -93,6 +94,7 @@ class SlackStandin(WorkspaceMethods, SocketModeStandin):
             "views.publish": self._view,
             "views.update": self._view,
             "apps.connections.open": lambda args: {"ok": True, "url": self.socket_url},
+            "assistant.search.context": self._search_context,
         }
         for method in ("setStatus", "setSuggestedPrompts", "setTitle"):
             self._methods[f"assistant.threads.{method}"] = lambda args: {"ok": True}

@@ -42,6 +42,10 @@ BOT_SCOPES = {
     "users:read",
     "users:read.email",
     "usergroups:read",
+    "search:read.public",
+    "search:read.private",
+    "search:read.mpim",
+    "search:read.im",
 }
 
 # Web API method (slack_sdk's name) -> the scopes it needs where Lore uses it (in every kind of conversation
@@ -61,6 +65,12 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "chat_startStream": {"chat:write"},
     "chat_appendStream": {"chat:write"},
     "chat_stopStream": {"chat:write"},
+    "assistant_search_context": {  # LORE_SLACK_SEARCH: each channel type it asks for
+        "search:read.public",
+        "search:read.private",
+        "search:read.mpim",
+        "search:read.im",
+    },
     "views_publish": set(),  # no scope: the App Home tab must be enabled (features.app_home)
     "views_open": set(),  # modals need no scope (interactivity must be on)
     "views_update": set(),
@@ -98,7 +108,7 @@ def manifest() -> dict[str, Any]:
 
 
 def bot_source() -> str:
-    return "\n".join(path.read_text(encoding="utf-8") for path in sorted(BOT.glob("*.py")))
+    return "\n".join(path.read_text(encoding="utf-8") for path in sorted(BOT.rglob("*.py")))
 
 
 def app_source() -> str:
