@@ -90,6 +90,7 @@ def build_app(
         apikeys=key_admin,
         index=answering.kb.index,
         feedback=feedback,
+        channels=answering.channels,
     )
 
     @app.middleware
@@ -117,6 +118,19 @@ def build_app(
         if asked is not None:
             await answering.handle(asked, client)
 
+    async def asks_here(event: dict[str, Any]) -> bool:
+        """A question (it ends with a question mark) asked at the top of a channel whose setup answers
+        every question; never a message that mentions someone (a mention of Lore is answered as one)."""
+        text = str(event.get("text") or "").strip()
+        if not text.endswith(("?", "？")) or mentioned(text) or event.get("bot_id") or event.get("subtype"):
+            return False
+        try:
+            setup = await answering.channels.get(str(event.get("channel")))
+        except (StoreUnavailable, OSError) as exc:
+            log.warning("cannot read the setup of %s: %s", event.get("channel"), exc)
+            return False
+        return setup is not None and setup.answers == "questions"
+
     @app.event("app_mention")
     async def on_mention(event: dict[str, Any], body: dict[str, Any]) -> None:
         await answer(event, body, "mention")
@@ -128,7 +142,9 @@ def build_app(
             return
         thread_ts, ts = event.get("thread_ts"), event.get("ts")
         if not thread_ts or thread_ts == ts:
-            return  # a channel message that does not mention Lore
+            if await asks_here(event):
+                await answer(event, body, "mention")  # a channel that answers every question
+            return  # else a channel message that does not mention Lore
         others = mentioned(str(event.get("text") or ""))
         if others:
             return  # mentions Lore (app_mention answers it) or talks to someone else

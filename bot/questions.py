@@ -20,10 +20,12 @@ from bot.feedback import AnswerRecord, Feedback, cited
 from bot.identity import Identity
 from bot.memory import ConversationMemory, ThreadRef, Turn
 from bot.reply import Reply, ReplyTarget
+from bot.slack_search import SOURCE as SLACK
 from bot.slack_search import SlackSearch
 from knowledge import keys
 from knowledge.access import PUBLIC, Principal
 from knowledge.answering.answerer import Delta, Final
+from knowledge.channels import ChannelSetups, open_channel_setups
 from knowledge.embedding.base import EmbeddingError
 from knowledge.index.base import IndexUnavailable
 from knowledge.kv.base import KeyValue, StoreUnavailable
@@ -70,6 +72,7 @@ class Answering:
         feedback: Feedback,
         settings: Settings,
         metrics: Metrics | None = None,
+        channels: ChannelSetups | None = None,
     ) -> None:
         self.kb = kb
         self.store = store
@@ -79,6 +82,7 @@ class Answering:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.slack_search = SlackSearch(identity.client)
+        self.channels = channels or open_channel_setups(settings, store)
         self._running: set[asyncio.Task[Any]] = set()
 
     async def drain(self, seconds: float) -> None:
@@ -140,20 +144,27 @@ class Answering:
         if await self._over_limit(asked, client):
             return "rate_limited"
         await self._status(client, asked)
+        setup = None if asked.private else await self.channels.get(asked.channel)
+        if setup is not None and setup.private:  # only the asker sees it, and may share it in the channel
+            asked = asked.model_copy(update={"share_to": asked.channel, "share_thread": asked.thread_ts})
+            reply.ephemeral = True
         asker = await self.identity.principal(asked.team, asked.user)
-        audience, why = (asker, "") if asked.private else await self._audience(asked, asker)
+        alone = asked.private or reply.ephemeral
+        audience, why = (asker, "") if alone else await self._audience(asked, asker)
+        sources = (setup.sources or None) if setup is not None else None
         thread = ThreadRef(team=asked.team, channel=asked.channel, thread_ts=asked.thread_ts)
         history = await self.memory.history(thread, audience)
         query = await self.kb.standalone(asked.text, history)
-        await reply.step(steps.searching(asked.private))
+        await reply.step(steps.searching(alone))
         with self.metrics.retrieval_seconds.time():
             found, in_slack = await asyncio.gather(
-                self.kb.retrieve(query, audience), self._slack(asked, query)
+                self.kb.retrieve(query, audience, sources=sources), self._slack(asked, query, sources)
             )
         hits = self.kb.fuse([found.hits, in_slack]) if in_slack else found.hits
         await reply.step(steps.searched(hits, found.skipped))
         await reply.step(steps.writing(self.settings.llm_base_url is not None))
-        answer, streamed = await self._stream(reply, query, hits, history, started)
+        preset = setup.preset if setup is not None else ""
+        answer, streamed = await self._stream(reply, query, hits, history, started, preset)
         await reply.step(steps.written(answer.mode == "no_answer"))
         answer = answer.model_copy(update={"skipped": found.skipped})
         answer_id = uuid.uuid4().hex
@@ -196,10 +207,11 @@ class Answering:
         hits: list[ScoredChunk],
         history: list[tuple[str, str]],
         started: float,
+        preset: str = "",
     ) -> tuple[Answer, str]:
         streamed = ""
         final: Answer | None = None
-        async for event in self.kb.answerer.stream(query, hits, history=history):
+        async for event in self.kb.answerer.stream(query, hits, history=history, preset=preset):
             if isinstance(event, Delta):
                 if event.text and not streamed:
                     self.metrics.first_token_seconds.observe(time.monotonic() - started)
@@ -210,12 +222,13 @@ class Answering:
         assert final is not None, "the answerer always ends with a Final event"
         return final, streamed
 
-    async def _slack(self, asked: Asked, query: str) -> list[ScoredChunk]:
-        """Slack's own messages on the question, when the admin turned it on: as the asker in a DM or the
-        assistant pane; public-channel messages only in a public channel whose readers may all open them."""
-        if not self.settings.slack_search or not asked.action_token:
+    async def _slack(self, asked: Asked, query: str, sources: list[str] | None) -> list[ScoredChunk]:
+        """Slack's own messages on the question, when the admin turned it on (and the channel's setup does
+        not limit it to other sources): as the asker in a DM, the assistant pane or an answer only the asker
+        sees; public-channel messages only in a public channel whose readers may all open them."""
+        if not self.settings.slack_search or not asked.action_token or (sources and SLACK not in sources):
             return []
-        if asked.private:
+        if asked.private or asked.share_to is not None:
             return await self.slack_search.hits(query, asked.action_token, "asker")
         if await self.identity.only_full_members(asked.team, asked.channel):
             return await self.slack_search.hits(query, asked.action_token, "public")
@@ -345,7 +358,7 @@ class Answering:
         text = NOTICES[reason].format(ref=ref)
         blocks = render.notice_blocks(text)
         try:
-            if reply.started:
+            if reply.started or reply.ephemeral:  # replaces a partial answer; or for the asker's eyes only
                 await reply.finish(streamed_text="", text=text, blocks=blocks, tail=[])
             else:
                 await client.chat_postMessage(

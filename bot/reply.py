@@ -76,6 +76,7 @@ class Reply:
         self._last = 0.0
         self._broken = False  # a write failed mid-way: only `finish` may still fix the message
         self._steps: bool | None = None  # whether Slack shows the steps (task_update chunks); None: untried
+        self.ephemeral = False  # for the asker's eyes only: posted once, when finished (nothing streams)
         self.finished = False  # the final message is in the thread
 
     @property
@@ -86,6 +87,8 @@ class Reply:
     async def append(self, text: str) -> None:
         """Add visible text; it reaches Slack at most every `interval` seconds."""
         self._pending += text
+        if self.ephemeral:
+            return
         if not self.started or time.monotonic() - self._last >= self.interval:
             await self._flush(final=False)
 
@@ -93,7 +96,7 @@ class Reply:
         """Show one step of the work (Slack's `task_update` chunk, as a timeline) before and while the answer
         streams. Where Slack refuses them (a client, surface or workspace without them), the steps stop and
         the answer streams as before; the status text set before the answer stays the sign of progress."""
-        if self._steps is False or self._broken or self.streaming is False:
+        if self._steps is False or self._broken or self.streaming is False or self.ephemeral:
             return
         t = self.target
         try:
@@ -176,7 +179,20 @@ class Reply:
 
     async def finish(self, *, streamed_text: str, text: str, blocks: list[Block], tail: list[Block]) -> None:
         """End the message: `tail` (Sources, buttons) after the streamed text, or the whole `blocks`
-        when what was streamed is not the final answer (or nothing was streamed)."""
+        when what was streamed is not the final answer (or nothing was streamed). An ephemeral reply is
+        posted now, whole, for the asker only."""
+        if self.ephemeral:
+            t = self.target
+            await _with_blocks(
+                self.client.chat_postEphemeral,
+                blocks,
+                channel=t.channel,
+                user=t.user,
+                thread_ts=t.thread_ts,
+                text=text,
+            )
+            self.finished = True
+            return
         await self._flush(final=True)
         same = not self._broken and self.sent.strip() == streamed_text.strip() and streamed_text.strip()
         t = self.target

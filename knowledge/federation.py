@@ -139,9 +139,12 @@ class Federation:
             r.source for r in records if r.source.kind == REMOTE_KIND and principal.can_read(r.source.access)
         ]
 
-    async def search(self, query: str, principal: Principal, k: int) -> Federated:
-        """Every usable remote's best `k` for `query`, asked at once within the time budget."""
-        remotes = await self.remotes(principal)
+    async def search(
+        self, query: str, principal: Principal, k: int, sources: list[str] | None = None
+    ) -> Federated:
+        """Every usable remote's best `k` for `query` (only those of `sources` when given), asked at once
+        within the time budget."""
+        remotes = [r for r in await self.remotes(principal) if sources is None or r.id in sources]
         if not remotes:
             return Federated(rankings=[], skipped=[])
         found = await asyncio.gather(*(self._ranking(r, query, k) for r in remotes))

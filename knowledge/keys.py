@@ -55,6 +55,11 @@ def feedback_log() -> str:
     return f"{PREFIX}feedback"
 
 
+def channels() -> str:
+    """The channels' setups (a hash: channel id -> setup JSON)."""
+    return f"{PREFIX}channels"
+
+
 def unanswered_log() -> str:
     """The answers that were `no_answer` (JSON answer records), newest last, for the admins' review."""
     return f"{PREFIX}unanswered"

@@ -92,17 +92,17 @@ class Knowledge:
         k: int | None = None,
         mode: Mode = "hybrid",
         federate: bool = True,
+        sources: list[str] | None = None,
     ) -> Retrieved:
         """The best chunks of this index and of the federated Lore deployments `principal` may use, fused
         by rank (RRF); a remote that does not answer within `LORE_REMOTE_TIMEOUT` is named in `skipped`.
-        `federate=False` (a question another Lore federated here) searches this index only."""
+        `federate=False` (a question another Lore federated here) searches this index only; `sources`
+        (a channel's setup) limits both to those sources."""
         k = k or self.settings.top_k
+        search = self.retriever.search(query, principal.sorted(), k=k, mode=mode, source_ids=sources)
         if self.federation is None or not federate or not query.strip():
-            return Retrieved(hits=await self.retriever.search(query, principal.sorted(), k=k, mode=mode))
-        local, remote = await asyncio.gather(
-            self.retriever.search(query, principal.sorted(), k=k, mode=mode),
-            self.federation.search(query, principal, k),
-        )
+            return Retrieved(hits=await search)
+        local, remote = await asyncio.gather(search, self.federation.search(query, principal, k, sources))
         if not remote.rankings:
             return Retrieved(hits=local, skipped=remote.skipped)
         return Retrieved(hits=self.fuse([local, *remote.rankings], k), skipped=remote.skipped)

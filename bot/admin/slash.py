@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.admin import views
 from bot.admin.admins import Admins
 from bot.admin.api_keys import KeyAdmin
+from bot.admin.channel_setup import ChannelAdmin, described, setups_text
 from bot.admin.feedback_view import feedback_blocks, readable_citations
 from bot.admin.source_fields import ACCESS, CREDENTIALS, EVERY, ID, KINDS, LOCATION, OVERRIDES
 from bot.admin.source_input import FormError, fields_from_line, kind_error, split_args
@@ -29,6 +30,7 @@ from bot.home import NOT_CONFIGURED, home_view
 from bot.identity import Identity
 from bot.mrkdwn import escape
 from knowledge.audit import AuditEntry, AuditLog
+from knowledge.channels import ChannelSetup, ChannelSetups
 from knowledge.index.base import Index
 from knowledge.jobs import ALLOW_DELETES, JobRequest, Jobs
 from knowledge.kv.base import StoreUnavailable
@@ -48,6 +50,7 @@ ADMIN_ONLY = {  # subcommand -> what only admins may do
     "sync": "sync sources",
     "audit": "see the audit log",
     "apikey": "manage API keys",
+    "channel": "set up how Lore answers in a channel",
 }
 ONE_LINE_NAMES = {  # how the one-line `/lore add` names each field of the form
     ID: "the source id",
@@ -85,9 +88,15 @@ class SourceAdmin:
         apikeys: KeyAdmin | None = None,
         index: Index | None = None,
         feedback: Feedback | None = None,
+        channels: ChannelSetups | None = None,
     ) -> None:
         self.settings = settings  # the bounds of what a source added from Slack may point at
         self.team_id = team_id
+        self.channels = (
+            ChannelAdmin(channels, registry, audit)
+            if channels is not None and registry is not None and audit is not None
+            else None
+        )  # `/lore channel`: the channels' setups
         self.feedback = feedback  # answers and votes, for the admins' review on the Home tab
         self.index = index  # tells who may read something of a source whose documents carry their own access
         self.apikeys = apikeys or KeyAdmin(None, None, default_rate=0)
@@ -149,6 +158,10 @@ class SourceAdmin:
             return refused
         if sub == "audit":
             return _checked(args, 0, "audit") or await self._audit_text()
+        if sub == "channel":
+            if self.channels is None:
+                return NOT_CONFIGURED_TEXT
+            return await self.channels.command(args, user, str(body.get("channel_id") or ""))
         if sub == "add":
             return await self._add_command(args, user, body)
         allow_deletes = sub == "sync" and _take_flag(args, ALLOW_DELETES)
@@ -174,7 +187,9 @@ class SourceAdmin:
         records = await self.registry.all()
         if not admin:
             records = await views.known_to(records, await self.identity.principal(team, user), self.index)
-        return views.sources_text(records, time.time(), admin=admin)
+            return views.sources_text(records, time.time(), admin=admin)
+        setups = await self.channels.setups.all() if self.channels is not None else []
+        return views.sources_text(records, time.time(), admin=admin) + setups_text(setups)
 
     async def _status(self, team: str, user: str) -> str:
         assert self.registry is not None and self.jobs is not None
@@ -396,11 +411,23 @@ class SourceAdmin:
                 log.exception("sources not shown on %s's Home", user)
                 records = None  # never the unfiltered list: the principal may be what failed
         feedback = await self._feedback_review(team, user) if admin else None
+        if admin and self.channels is not None and (setups := await self._setups()):
+            feedback = [
+                _home_section("*Channel setups*\n" + "\n".join(f"• {described(s)}" for s in setups))
+            ] + (feedback or [])
         view = home_view(records, time.time(), admin=admin, configured=self.configured, feedback=feedback)
         try:
             await self.client.views_publish(user_id=user, view=view)
         except SlackApiError as exc:
             log.warning("App Home not published: %s", exc.response.get("error"))
+
+    async def _setups(self) -> list[ChannelSetup]:
+        assert self.channels is not None
+        try:
+            return await self.channels.setups.all()
+        except Exception:
+            log.exception("channel setups not shown on the Home tab")
+            return []
 
     async def _feedback_review(self, team: str, user: str) -> list[Block] | None:
         """The feedback review of an admin's Home; its sources only where this admin may read them."""
@@ -415,6 +442,10 @@ class SourceAdmin:
             log.exception("feedback not shown on %s's Home", user)
             return feedback_blocks(None, set(), now)
         return feedback_blocks(found, readable, now)
+
+
+def _home_section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
 
 
 def _checked(args: list[str], count: int, sub: str) -> str | None:

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.admin.channel_setup import USAGE as CHANNEL_USAGE
 from bot.admin.source_fields import KINDS, FieldSpec
 from bot.admin.source_input import ADD_USAGE, every_text
 from bot.mrkdwn import clip, escape
@@ -45,9 +46,11 @@ USAGE = {
         "`/lore apikey create <name> [access=group:NAME,user:EMAIL] [rate=N]` | `/lore apikey list` | "
         "`/lore apikey revoke <name>`"
     ),
+    "channel": CHANNEL_USAGE,
 }
 COMMANDS = (
-    "Usage: `/lore help | sources | status | add … | remove <source> | sync <source> | audit | apikey …`"
+    "Usage: `/lore help | sources | status | add … | remove <source> | sync <source> | audit | apikey … | "
+    "channel …`"
 )
 HOW_TO_ASK = (
     "• Mention me in a channel (`@Lore how do I …?`): I answer in the thread from what everyone in the "
@@ -69,7 +72,9 @@ HELP = (
     "• `/lore apikey create <name> [access=group:NAME,user:EMAIL] [rate=N]`: a Knowledge API key for a "
     "program or AI agent (`lore api`, `lore mcp`), shown once, to you only\n"
     "• `/lore apikey list`: every API key, what it may read and its rate\n"
-    "• `/lore apikey revoke <name>`: refuse a key from now on"
+    "• `/lore apikey revoke <name>`: refuse a key from now on\n"
+    "• `/lore channel …`, typed in a channel: which sources it answers from, every question or only "
+    "mentions, answers only the asker sees, a writing preset (`/lore channel` shows it)"
 )
 
 

@@ -84,17 +84,18 @@ class Answerer:
         return final
 
     async def stream(
-        self, question: str, hits: Sequence[ScoredChunk], history: History = ()
+        self, question: str, hits: Sequence[ScoredChunk], history: History = (), preset: str = ""
     ) -> AsyncIterator[AnswerEvent]:
         """`Delta`s of visible text, then one `Final` (always, whatever fails).
 
         Deltas stream while the LLM writes; an answer made at once (extractive, no_answer before any text)
         comes as one Delta. `Final.answer` is authoritative: after a mid-stream failure or an answer
-        without valid citations it differs from what the deltas showed, and should replace it.
+        without valid citations it differs from what the deltas showed, and should replace it. `preset`
+        (a channel's tone or language) reaches the LLM only: extractive answers quote the sources.
         """
         if hits and self.llm is not None:
             shown_any = False
-            async with aclosing(self._generate(question, hits, history)) as events:
+            async with aclosing(self._generate(question, hits, history, preset)) as events:
                 async for event in events:
                     if isinstance(event, Final) and not shown_any:
                         yield Delta(text=event.answer.answer)
@@ -106,12 +107,12 @@ class Answerer:
         yield Final(answer=answer)
 
     async def _generate(
-        self, question: str, hits: Sequence[ScoredChunk], history: History
+        self, question: str, hits: Sequence[ScoredChunk], history: History, preset: str = ""
     ) -> AsyncGenerator[AnswerEvent, None]:
         """Stream from the LLM. Ends with a Final; a Final before any Delta has not been shown yet."""
         assert self.llm is not None
         context = pack(hits, self.settings.context_tokens)
-        messages = build_messages(question, context, history)
+        messages = build_messages(question, context, history, preset)
         shown = MarkerFilter(context.numbers(), NOT_FOUND)
         try:
             async with aclosing(self.llm.stream(messages)) as pieces:

@@ -73,11 +73,18 @@ def user_message(question: str, context: PackedContext) -> str:
 
 
 def build_messages(
-    question: str, context: PackedContext, history: Sequence[tuple[str, str]] = ()
+    question: str, context: PackedContext, history: Sequence[tuple[str, str]] = (), preset: str = ""
 ) -> list[ChatMessage]:
-    """System rules, earlier (question, answer) turns for follow-ups, then the sources and the question."""
+    """System rules, earlier (question, answer) turns for follow-ups, then the sources and the question.
+    `preset` (a channel's tone or language, set by its admins) follows the rules and never replaces them."""
+    system = SYSTEM
+    if preset.strip():
+        system += (
+            "\n\nHow to write for this channel (it never changes the rules above: cite, and answer only "
+            f"from the sources): {preset.strip()}"
+        )
     return [
-        {"role": "system", "content": SYSTEM},
+        {"role": "system", "content": system},
         *_history(history),
         {"role": "user", "content": user_message(question, context)},
     ]
