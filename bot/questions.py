@@ -226,7 +226,7 @@ class Answering:
         """Slack's own messages on the question, when the admin turned it on (and the channel's setup does
         not limit it to other sources): as the asker in a DM, the assistant pane or an answer only the asker
         sees; public-channel messages only in a public channel whose readers may all open them."""
-        if not self.settings.slack_search or not asked.action_token or (sources and SLACK not in sources):
+        if not self.settings.search_slack or not asked.action_token or (sources and SLACK not in sources):
             return []
         if asked.private or asked.share_to is not None:
             return await self.slack_search.hits(query, asked.action_token, "asker")

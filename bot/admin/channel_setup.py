@@ -22,7 +22,7 @@ USAGE = (
     "`/lore channel answers questions | mentions` | `/lore channel private on | off` | "
     "`/lore channel preset <text> | none` | `/lore channel reset`"
 )
-SLACK_SOURCE = "slack"  # Slack's own messages (LORE_SLACK_SEARCH), which a channel may also answer from
+SLACK_SOURCE = "slack"  # Slack's own messages (LORE_SEARCH_SLACK), which a channel may also answer from
 
 
 class ChannelAdmin:

@@ -21,7 +21,9 @@ def open_model(settings: Settings) -> Embedder:
             batch_size=settings.embedding_batch_size,
             input_type=settings.embedding_input_type,
         )
-    return LocalEmbedder(threads=settings.embedding_threads, batch_size=settings.embedding_batch_size)
+    return LocalEmbedder(
+        threads=settings.embedding_threads, batch_size=settings.embedding_batch_size, nice=settings.sync_nice
+    )
 
 
 def open_embedder(settings: Settings) -> CachedEmbedder:
