@@ -23,18 +23,18 @@ from pathlib import Path
 
 from ingestion.connectors.base import Connector, DocumentRef
 from ingestion.connectors.cache import ConnectorCache
-from ingestion.parse_pool import Parsed, ParsePool
+from ingestion.parse_pool import ParsePool
 from ingestion.parsing import ParseError
 from ingestion.state import DocState, SyncState
+from ingestion.storing import AHEAD, Embedded, Prepared, Storer, group_full
 from ingestion.sync_result import DocError as DocError
 from ingestion.sync_result import SyncLimits as SyncLimits
 from ingestion.sync_result import SyncResult as SyncResult
 from ingestion.writes import finished
 from knowledge.access import intersect
-from knowledge.embedding.base import Embedder, EmbeddingError
+from knowledge.embedding.base import Embedder
 from knowledge.index.base import Index
-from knowledge.models import Chunk, IndexedChunk
-from knowledge.sparse import SparseEncoder, detect_lang
+from knowledge.sparse import SparseEncoder
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]
@@ -67,6 +67,7 @@ class SyncEngine:
         self.parser = parser
         self.limits = limits
         self.caches = caches  # a source's connector cache, forgotten with the source
+        self.storer = Storer(index, embedder, sparse, state)
 
     async def sync(
         self,
@@ -181,35 +182,56 @@ class SyncEngine:
         progress: Progress | None,
         registered: Registered | None,
     ) -> None:
-        """Parse the next document while the current one is embedded (a two-stage pipeline)."""
-        queue: asyncio.Queue[tuple[DocumentRef, str, Parsed | None] | None] = asyncio.Queue(maxsize=2)
+        """Three stages at once: fetch and parse ahead, embed several documents' chunks in one call, and
+        write each document (index, then state) while the next group embeds (ingestion/storing.py)."""
+        parsed: asyncio.Queue[Prepared | None] = asyncio.Queue(maxsize=AHEAD)
+        embedded: asyncio.Queue[list[Embedded] | None] = asyncio.Queue(maxsize=2)
 
         async def produce() -> None:
             # The end mark goes in when production ends or fails, not when it is cancelled: then the
             # consumer has stopped, and a full queue would keep the mark (and this task) waiting forever.
             try:
                 for ref in todo:
-                    await queue.put(await self._prepare(source_id, connector, ref, known, workdir, result))
+                    await parsed.put(await self._prepare(source_id, connector, ref, known, workdir, result))
             except Exception:
-                await queue.put(None)
+                await parsed.put(None)
                 raise
-            await queue.put(None)
+            await parsed.put(None)
 
-        producer = asyncio.create_task(produce())
+        async def embed() -> None:
+            try:
+                ended = False
+                while not ended and (first := await parsed.get()) is not None:
+                    group = [first]
+                    while not group_full(group) and not parsed.empty():
+                        if (item := parsed.get_nowait()) is None:
+                            ended = True
+                            break
+                        group.append(item)
+                    await embedded.put(await self.storer.embed(source_id, group, result))
+            except Exception:
+                await embedded.put(None)
+                raise
+            await embedded.put(None)
+
+        stages = [asyncio.create_task(produce()), asyncio.create_task(embed())]
         done = 0
         try:
-            while (item := await queue.get()) is not None:
-                ref, content_hash, parsed = item
-                await self._store(source_id, ref, content_hash, parsed, known.get(ref.doc_id), result)
-                done += 1
-                if progress:
-                    progress(done, len(todo), ref.doc_id)
-                if registered is not None and not await registered():
-                    raise SourceRemoved(source_id)
-            await producer  # what stopped the producer early (a bug, say) is raised, never swallowed
+            while (group := await embedded.get()) is not None:
+                for item in group:
+                    ref = item.prepared.ref
+                    await self.storer.write(source_id, item, known.get(ref.doc_id), result)
+                    done += 1
+                    if progress:
+                        progress(done, len(todo), ref.doc_id)
+                    if registered is not None and not await registered():
+                        raise SourceRemoved(source_id)
+            for stage in stages:  # what stopped a stage early (a bug, say) is raised, never swallowed
+                await stage
         finally:
-            producer.cancel()
-            await asyncio.gather(producer, return_exceptions=True)
+            for stage in stages:
+                stage.cancel()
+            await asyncio.gather(*stages, return_exceptions=True)
 
     async def _prepare(
         self,
@@ -219,19 +241,19 @@ class SyncEngine:
         known: dict[str, DocState],
         workdir: Path,
         result: SyncResult,
-    ) -> tuple[DocumentRef, str, Parsed | None]:
-        """Fetch and parse one document; `None` when its content did not change (or it failed)."""
+    ) -> Prepared:
+        """Fetch and parse one document; no parse when its content did not change (or it failed)."""
         if ref.size is not None and ref.size > self.limits.max_bytes:
             _fail(result, ref, _too_large(ref.size, self.limits.max_bytes))
-            return ref, "", None
+            return Prepared(ref, "", None)
         try:
             path = await connector.fetch(ref, workdir)
         except ValueError as exc:  # too large, found out while fetching
             _fail(result, ref, str(exc))
-            return ref, "", None
+            return Prepared(ref, "", None)
         except OSError as exc:
             _fail(result, ref, f"cannot fetch: {exc.strerror or exc}")
-            return ref, "", None
+            return Prepared(ref, "", None)
         try:
             return await self._read(ref, path, known, result)
         finally:  # a copy the connector made is not kept: a big share must not fill the temp disk
@@ -240,19 +262,19 @@ class SyncEngine:
 
     async def _read(
         self, ref: DocumentRef, path: Path, known: dict[str, DocState], result: SyncResult
-    ) -> tuple[DocumentRef, str, Parsed | None]:
-        """Hash and parse a fetched document; `None` when its content did not change (or it failed)."""
+    ) -> Prepared:
+        """Hash and parse a fetched document; no parse when its content did not change (or it failed)."""
         try:
             content_hash = await asyncio.to_thread(_hash_file, path, self.limits.max_bytes)
         except ValueError as exc:  # too large, found out after fetching
             _fail(result, ref, str(exc))
-            return ref, "", None
+            return Prepared(ref, "", None)
         except OSError as exc:
             _fail(result, ref, f"cannot fetch: {exc.strerror or exc}")
-            return ref, "", None
+            return Prepared(ref, "", None)
         old = known.get(ref.doc_id)
         if old is not None and old.content_hash == content_hash:
-            return ref, content_hash, None  # touched, not changed: nothing to parse or embed
+            return Prepared(ref, content_hash, None)  # touched, not changed: nothing to parse or embed
         try:
             parsed = await self.parser.parse(
                 path,
@@ -262,83 +284,8 @@ class SyncEngine:
             )
         except ParseError as exc:
             _fail(result, ref, exc.reason)
-            return ref, "", None
-        return ref, content_hash, parsed
-
-    async def _store(
-        self,
-        source_id: str,
-        ref: DocumentRef,
-        content_hash: str,
-        parsed: Parsed | None,
-        old: DocState | None,
-        result: SyncResult,
-    ) -> None:
-        if not content_hash:
-            return  # failed in _prepare: an older version (if any) stays, under the narrowed acl
-        if parsed is None:
-            assert old is not None
-            if sorted(old.acl) != sorted(ref.acl):
-                await finished(self.index.update_acl(source_id, ref.doc_id, ref.acl))
-                result.acl_updated += 1
-            else:
-                result.unchanged += 1
-            await finished(
-                self.state.put(source_id, old.model_copy(update={"version": ref.version, "acl": ref.acl}))
-            )
-            return
-        chunks = [
-            Chunk(
-                source_id=source_id,
-                doc_id=ref.doc_id,
-                chunk_no=i,
-                title=parsed.title or ref.title,
-                url=ref.url,
-                heading_path=d.heading_path,
-                text=d.text,
-                updated_at=ref.updated_at,
-                acl=ref.acl,
-                lang=detect_lang(d.text),
-            )
-            for i, d in enumerate(parsed.drafts)
-        ]
-        try:
-            dense = await self._vectors(source_id, ref.doc_id, [c.embedding_text() for c in chunks])
-        except EmbeddingError as exc:
-            log.warning("embedding failed for %s/%s: %s", source_id, ref.doc_id, exc)
-            _fail(result, ref, f"embedding failed: {exc}")
-            return
-        sparse = await asyncio.to_thread(
-            lambda: [self.sparse.encode_fields(c.heading(), c.text) for c in chunks]
-        )
-        stored = [
-            IndexedChunk(chunk=c, dense=d, sparse=s) for c, d, s in zip(chunks, dense, sparse, strict=True)
-        ]
-        await finished(self.index.replace_document(source_id, ref.doc_id, stored))
-        state = DocState(
-            doc_id=ref.doc_id,
-            version=ref.version,
-            content_hash=content_hash,
-            acl=ref.acl,
-            chunks=len(chunks),
-            title=chunks[0].title,
-        )
-        await finished(self.state.put(source_id, state))
-        result.chunks += len(chunks)
-        if old is None:
-            result.added += 1
-        else:
-            result.updated += 1
-
-    async def _vectors(self, source_id: str, doc_id: str, texts: list[str]) -> list[list[float]]:
-        """Dense vectors of `texts`: those already stored in the index (the document's unchanged chunks, or
-        the same text anywhere, embedded on any worker, whatever its embedding cache holds) are taken from
-        there; only the rest reach the embedder."""
-        known = await self.index.stored_vectors(source_id, doc_id, list(dict.fromkeys(texts)))
-        missing = [t for t in dict.fromkeys(texts) if t not in known]
-        if missing:
-            known.update(zip(missing, await self.embedder.embed_passages(missing), strict=True))
-        return [known[t] for t in texts]
+            return Prepared(ref, "", None)
+        return Prepared(ref, content_hash, parsed)
 
     async def remove_source(self, source_id: str) -> None:
         """Delete every chunk and all state of a source, its connector's cache too (each write finishes even

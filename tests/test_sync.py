@@ -8,6 +8,7 @@ from ingestion.connectors.files import FilesConnector
 from ingestion.parse_pool import ParsePool
 from ingestion.parsing import ParseError
 from ingestion.sync import SyncEngine
+from knowledge.access import PUBLIC, Principal
 from knowledge.service import Knowledge
 from tests.conftest import write_pages
 
@@ -187,3 +188,19 @@ async def test_downloaded_copies_are_deleted_once_read(
     assert (result.added, result.failed) == (3, 0)
     assert connector.left_behind == [0, 0, 0]  # each copy was gone before the next download
     assert not any(p.exists() for p in connector.copies)
+
+
+async def test_small_documents_are_embedded_together(
+    engine: SyncEngine, kb: Knowledge, tmp_path: Path
+) -> None:
+    notes = {
+        f"note-{n:02d}.md": f"# Note {n}\n\nNote {n} says the meeting room {n} is on floor {n % 5}.\n"
+        for n in range(40)
+    }
+    folder = write_pages(tmp_path / "notes", notes)
+    calls = kb.embedder.calls
+    result = await engine.sync("notes", files(folder))
+    assert (result.added, result.failed) == (40, 0) and await kb.index.count("notes") == 40
+    assert kb.embedder.calls - calls < 20  # one call per document would be 40: several share a batch
+    hits = await kb.hits("meeting room 17 floor 2", Principal(grants={PUBLIC}))
+    assert hits[0].chunk.doc_id == "note-17.md"  # each document kept its own vector
