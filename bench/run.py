@@ -325,11 +325,21 @@ async def sync_section(data: Path, quick: bool) -> str:
             ]
         ],
     )
+    first = table(
+        ["documents", "chunks", "first sync s", "chunks/s", "raw model chunks/s (sample)", "ratio"],
+        [
+            [
+                f"{r.corpus_documents:,}",
+                f"{r.corpus_chunks:,}",
+                f"{r.corpus_sync_s:.1f}",
+                f"{r.corpus_chunks / r.corpus_sync_s:.2f}",
+                f"{r.corpus_raw_chunks_per_s:.2f}",
+                f"{r.corpus_ratio:.2f}",
+            ]
+        ],
+    )
     resync = table(
         [
-            "documents",
-            "chunks",
-            "initial sync s (stand-in embedder)",
             "re-sync s",
             "re-sync fraction",
             "texts re-embedded",
@@ -339,9 +349,6 @@ async def sync_section(data: Path, quick: bool) -> str:
         ],
         [
             [
-                f"{r.corpus_documents:,}",
-                f"{r.corpus_chunks:,}",
-                f"{r.corpus_sync_s:.1f}",
                 f"{r.resync_s:.2f}",
                 f"{r.resync_fraction:.4f}",
                 str(r.resync_embedded),
@@ -356,24 +363,22 @@ async def sync_section(data: Path, quick: bool) -> str:
         f"`{SYNC_COMMAND}` (`--quick`: 2 pages, 500 documents). Each sync is one "
         "`run_sync(context, JobRequest(source_id=...))`, the function the arq worker and embedded mode run "
         "for a registered files source (FileRegistry, sync state in Redis, Qdrant Edge index, one parser "
-        "process), "
-        "timed end to end including the index optimise and the status record.\n\n"
-        f"**Initial sync throughput**: {r.documents} handbook pages with the bundled model behind a fresh "
-        "cache, against the same model embedding the very same chunk texts (read back from the index) in "
-        "the same run; ratio = sync chunks/s over raw chunks/s (aim >= 0.7).\n\n"
+        "process), timed end to end including the index optimise and the status record.\n\n"
+        f"**Handbook pages**: {r.documents} pages with the bundled model behind a fresh cache, against the "
+        "same model embedding the very same chunk texts (read back from the index) in the same run; ratio = "
+        "sync chunks/s over raw chunks/s.\n\n"
         + throughput
-        + f"\n\n**Re-sync of an unchanged corpus**: {r.corpus_documents:,} small synthetic Markdown files "
-        "(a title and one paragraph each), synced once and then again unchanged, each sync in a freshly "
-        "opened knowledge base (state, cache and index reopened); fraction = re-sync time over initial time "
-        "(aim <= 5%). The initial sync of this corpus uses `bench.sync_speed.HashEmbedder`, a deterministic "
-        "hash-based stand-in (not a model), only so that the run stays affordable. The initial sync here is "
-        "thus parsing, chunking, sparse encoding and indexing without the model's cost; the bundled model "
-        "would add its embedding time to the initial sync and nothing to the re-sync (which embeds "
-        "nothing), so the fraction below is an upper bound. *Texts re-embedded* counts what "
-        "the re-sync sent to the embedder (`CachedEmbedder.texts_embedded`). The sync state is in Redis, as "
-        "in a fleet; the *second worker* re-syncs the same source from another data dir (its own, empty "
-        "embedding cache and connector caches) on the same Redis and index: what a second `lore worker` "
-        "replica does (aim: nothing re-embedded).\n\n" + resync + "\n"
+        + f"\n\n**A large corpus**: {r.corpus_documents:,} small synthetic Markdown files (a title and one "
+        "paragraph each: one chunk of about 60 tokens), first synced with the bundled model behind a fresh "
+        "cache (sync state in Redis, as in a fleet); raw = the same model on a sample of "
+        f"{min(r.corpus_documents, 1000):,} of the very same chunk texts in the same run; ratio = sync "
+        "chunks/s over raw chunks/s (aim >= 0.95).\n\n"
+        + first
+        + "\n\nThen re-synced unchanged in a freshly opened knowledge base (state, cache and index "
+        "reopened); fraction = re-sync time over the first sync's (aim <= 1%); *texts re-embedded* counts "
+        "what reached the embedder. The *second worker* re-syncs the same source from another data dir "
+        "(its own, empty embedding cache and connector caches) on the same Redis and index: what a second "
+        "`lore worker` replica does (aim: nothing re-embedded).\n\n" + resync + "\n"
     )
 
 

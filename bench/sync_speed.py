@@ -3,17 +3,14 @@ embedded mode run for a registered source.
 
 1. Initial sync throughput (documents and chunks per second) of a files source with the bundled model behind
    a fresh cache, against the model's raw throughput on the very same chunk texts in the same run.
-2. A re-sync of an unchanged corpus of many small synthetic documents as a fraction of its initial sync.
-   Embedding 10,000 documents with the bundled model takes about an hour on 2 cores, so that corpus is
-   first synced with `HashEmbedder`, a deterministic stand-in used ONLY to make the initial sync
-   affordable; the real model would make the initial sync far slower and the fraction far smaller, so the
-   figure is an upper bound.
+2. A corpus of many small synthetic documents (one short chunk each): its first sync with the bundled
+   model (a fresh cache) as chunks/s against the model's raw chunks/s on a sample of the very same chunk
+   texts in the same run; an unchanged re-sync as a fraction of the first; and, with two workers on one
+   Redis (own data dirs and embedding caches, one index), the second worker's re-sync of the first's source.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
 import time
 from pathlib import Path
 
@@ -24,6 +21,7 @@ from ingestion.parse_pool import ParsePool
 from ingestion.source_jobs import WorkerContext, run_sync
 from knowledge.embedding.cache import CachedEmbedder, EmbeddingCache
 from knowledge.embedding.factory import open_model
+from knowledge.index.base import Index
 from knowledge.index.edge import EdgeIndex
 from knowledge.jobs import JobRequest
 from knowledge.service import Knowledge
@@ -56,40 +54,6 @@ WORDS = [
 ]
 
 
-class HashEmbedder:
-    """A deterministic stand-in embedder (NOT a model): normalised vectors from a hash of the text.
-
-    Used ONLY to make the initial sync of the large synthetic corpus affordable (the bundled model embeds
-    about 3 chunks/s here); the re-sync it is compared with embeds nothing either way.
-    """
-
-    name = "bench-hash-stand-in"
-
-    def __init__(self, dim: int = 384) -> None:
-        self.dim = dim
-
-    def _vector(self, text: str) -> list[float]:
-        seed = hashlib.sha256(text.encode()).digest()
-        raw: list[float] = []
-        block = 0
-        while len(raw) < self.dim:
-            digest = hashlib.sha256(seed + block.to_bytes(4, "big")).digest()
-            raw += [b / 127.5 - 1.0 for b in digest]
-            block += 1
-        raw = raw[: self.dim]
-        norm = math.sqrt(sum(x * x for x in raw)) or 1.0
-        return [x / norm for x in raw]
-
-    async def embed_passages(self, texts: list[str]) -> list[list[float]]:
-        return [self._vector(t) for t in texts]
-
-    async def embed_query(self, text: str) -> list[float]:
-        return self._vector(text)
-
-    async def close(self) -> None:
-        return None
-
-
 class SyncSpeed(BaseModel):
     """Initial sync with the real model and its raw embedding; a large corpus synced twice."""
 
@@ -100,6 +64,7 @@ class SyncSpeed(BaseModel):
     corpus_documents: int
     corpus_chunks: int
     corpus_sync_s: float
+    corpus_raw_chunks_per_s: float  # the model alone on a sample of the corpus's chunk texts
     resync_s: float
     resync_embedded: int  # texts the re-sync sent to the (stand-in) model: 0 when nothing was re-embedded
     other_worker_s: float  # the re-sync by a second worker (own data dir, shared Redis state and index)
@@ -109,6 +74,11 @@ class SyncSpeed(BaseModel):
     def ratio(self) -> float:
         """Sync chunks/s over raw embedder chunks/s (1.0 = the sync costs only the embedding)."""
         return self.raw_embed_s / self.sync_s
+
+    @property
+    def corpus_ratio(self) -> float:
+        """The corpus's first sync in chunks/s over the model's raw chunks/s on the same texts."""
+        return (self.corpus_chunks / self.corpus_sync_s) / self.corpus_raw_chunks_per_s
 
     @property
     def resync_fraction(self) -> float:
@@ -177,12 +147,28 @@ async def measure_pages(files: list[Path], workdir: Path) -> tuple[int, int, flo
     return status.added, status.chunks, seconds, raw
 
 
-async def _stand_in_kb(settings: Settings) -> Knowledge:
-    index = EdgeIndex(settings.index_dir, settings.embedding_dim)  # embedded, also when settings name a fleet
-    await index.ensure()
+async def _fleet_kb(settings: Settings, index: Index | None = None) -> Knowledge:
+    """The bundled model behind this data dir's own (fresh) embedding cache, over `index` (default: an
+    embedded one in the data dir, also when the settings name a fleet)."""
+    if index is None:
+        index = EdgeIndex(settings.index_dir, settings.embedding_dim)
+        await index.ensure()
     cache = EmbeddingCache(settings.data_dir / "embeddings.sqlite")
-    embedder = CachedEmbedder(HashEmbedder(settings.embedding_dim), cache)
-    return Knowledge(settings, index, embedder)
+    return Knowledge(settings, index, CachedEmbedder(open_model(settings), cache))
+
+
+async def raw_rate(settings: Settings, texts: list[str]) -> float:
+    """The model's own chunks/s on `texts` (after a warm-up batch), as the sync's lane runs it."""
+    model = open_model(settings)
+    await model.embed_passages(texts[:16])
+    started = time.perf_counter()
+    await model.embed_passages(texts)
+    seconds = time.perf_counter() - started
+    await model.close()
+    return len(texts) / seconds
+
+
+SAMPLE = 1000  # chunk texts the raw rate is measured on
 
 
 # A fleet's settings keep the sync state in Redis; the index here is still one Qdrant Edge shard, opened once
@@ -192,40 +178,48 @@ FLEET_QDRANT = "http://qdrant.invalid:6333"
 
 async def measure_resync(
     documents: int, workdir: Path, redis_url: str
-) -> tuple[int, int, float, float, int, float, int]:
-    """Sync a synthetic corpus (stand-in embedder) as worker A, re-sync it unchanged as A, then as worker B
-    (its own data dir and embedding cache, the same Redis state and index); figures of all three."""
+) -> tuple[int, int, float, float, float, int, float, int]:
+    """Sync a synthetic corpus with the bundled model as worker A, re-sync it unchanged as A, then as worker
+    B (its own data dir and embedding cache, the same Redis state and index); the model's raw rate on a
+    sample of the same chunk texts."""
     data = workdir / "corpus"
     folder = workdir / "corpus-files"
     synthetic_corpus(folder, documents)
     settings = bench_settings(data, redis_url=redis_url, qdrant_url=FLEET_QDRANT)
     source = Source(id="corpus", location=[str(folder)], access=["public"], every=0, added_by="cli")
-    async with await _stand_in_kb(settings) as kb:
+    async with await _fleet_kb(settings) as kb:
         first_s, first = await _timed_sync(kb, data, source)
         embedded = kb.embedder.texts_embedded
-    async with await _stand_in_kb(settings) as kb:  # a fresh process's view: state, cache and index reopened
+        step = max(1, documents // SAMPLE)
+        sample = []
+        for n in range(0, documents, step):
+            chunks = await kb.index.document_chunks("corpus", f"{n // 1000:02d}/doc-{n:05d}.md", ["public"])
+            sample += [c.embedding_text() for c in chunks]
+    raw = await raw_rate(settings, sample)
+    async with await _fleet_kb(settings) as kb:  # a fresh process's view: state, cache and index reopened
         second_s, second = await _timed_sync(kb, data, source)
         resync_embedded = kb.embedder.texts_embedded
         other = bench_settings(workdir / "worker-b", redis_url=redis_url, qdrant_url=FLEET_QDRANT)
-        b_cache = EmbeddingCache(other.data_dir / "embeddings.sqlite")
-        b_embedder = CachedEmbedder(HashEmbedder(other.embedding_dim), b_cache)
-        try:  # worker B: another data dir, the same index (Qdrant in a fleet) and Redis
-            b_s, b_status = await _timed_sync(Knowledge(other, kb.index, b_embedder), other.data_dir, source)
+        b_kb = await _fleet_kb(other, kb.index)  # worker B: another data dir, the same index and Redis
+        try:
+            b_s, b_status = await _timed_sync(b_kb, other.data_dir, source)
+            b_embedded = b_kb.embedder.texts_embedded
         finally:
-            b_cache.close()
+            b_kb.embedder.cache.close()
     assert first.added == documents and second.unchanged == documents == b_status.unchanged, (first, b_status)
-    assert embedded >= first.chunks > 0
-    return first.added, first.chunks, first_s, second_s, resync_embedded, b_s, b_embedder.texts_embedded
+    assert embedded >= first.chunks > 0 and sample
+    return first.added, first.chunks, first_s, raw, second_s, resync_embedded, b_s, b_embedded
 
 
 async def measure(files: list[Path], documents: int, workdir: Path, redis_url: str) -> SyncSpeed:
-    """Both measures; `files` are synced with the real model, `documents` synthetic ones with the stand-in
-    (the sync state in the Redis at `redis_url`, as in a fleet)."""
+    """Both measures, with the bundled model: `files`, and `documents` synthetic ones (their sync state in
+    the Redis at `redis_url`, as in a fleet)."""
     docs, chunks, sync_s, raw_s = await measure_pages(files, workdir)
     (
         corpus_docs,
         corpus_chunks,
         corpus_s,
+        corpus_raw,
         resync_s,
         resync_embedded,
         other_s,
@@ -239,6 +233,7 @@ async def measure(files: list[Path], documents: int, workdir: Path, redis_url: s
         corpus_documents=corpus_docs,
         corpus_chunks=corpus_chunks,
         corpus_sync_s=corpus_s,
+        corpus_raw_chunks_per_s=corpus_raw,
         resync_s=resync_s,
         resync_embedded=resync_embedded,
         other_worker_s=other_s,

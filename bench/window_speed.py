@@ -23,7 +23,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from bench.common import bench_settings, table
-from bench.sync_speed import HashEmbedder
+from bench.hash_embedder import HashEmbedder
 from knowledge.index.edge import EdgeIndex
 from knowledge.models import Chunk, IndexedChunk
 from knowledge.retrieval import Retriever
