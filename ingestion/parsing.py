@@ -104,15 +104,20 @@ def _parse(path: Path, suffix: str) -> tuple[str, list[Section]]:
     if suffix == ".pptx":
         from unstructured.partition.pptx import partition_pptx
 
-        return _slides(partition_pptx(filename=str(path), include_page_breaks=False))
+        return _slides(partition_pptx(filename=str(path), include_page_breaks=False, languages=NO_LANGUAGES))
     if suffix == ".docx":
         from unstructured.partition.docx import partition_docx
 
-        items = _items(partition_docx(filename=str(path), include_page_breaks=False))
+        items = _items(partition_docx(filename=str(path), include_page_breaks=False, languages=NO_LANGUAGES))
         return _first_h1(items), sections_from(items)
     text = decode_text(path.read_bytes())
     items = _items(_partition_text(suffix, text))
     return _first_h1(items), sections_from(items)
+
+
+# unstructured's language detection (langdetect, about half of a small page's parse) is skipped: Lore
+# detects each chunk's language itself (knowledge.sparse.detect_lang), and never reads unstructured's.
+NO_LANGUAGES = [""]
 
 
 def _partition_text(suffix: str, text: str) -> list[Element]:
@@ -126,10 +131,10 @@ def _partition_text(suffix: str, text: str) -> list[Element]:
     elif suffix == ".csv":
         from unstructured.partition.csv import partition_csv
 
-        return partition_csv(file=io.BytesIO(text.encode()), encoding="utf-8")
+        return partition_csv(file=io.BytesIO(text.encode()), encoding="utf-8", languages=NO_LANGUAGES)
     else:
         from unstructured.partition.text import partition_text as partition
-    return partition(text=text)
+    return partition(text=text, languages=NO_LANGUAGES)
 
 
 def decode_text(data: bytes) -> str:
