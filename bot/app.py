@@ -17,6 +17,7 @@ from bot import render
 from bot.admin import views as admin_views
 from bot.admin.admins import Admins
 from bot.admin.api_keys import KeyAdmin
+from bot.admin.channel_form import CHANNEL_VIEW, HOME_CHANNEL, open_form, submit_form
 from bot.admin.slash import SourceAdmin
 from bot.events import Surface, mentioned, read_event
 from bot.feedback import REASONS, Feedback, VoteValue
@@ -283,6 +284,15 @@ def build_app(
     async def on_kind(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         await admin.change_kind(body, action)
+
+    @app.action(HOME_CHANNEL)
+    async def on_home_channel(ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        await open_form(admin, body)
+
+    @app.view(CHANNEL_VIEW)
+    async def on_channel_form(ack: Any, body: dict[str, Any]) -> None:
+        await submit_form(admin, ack, body)
 
     @app.action(HOME_ADD)
     async def on_home_add(ack: Any, body: dict[str, Any]) -> None:

@@ -229,6 +229,11 @@ class Bot:
                 option = next((o for o in element["options"] if o["value"] == text), None)
                 chosen = option or element.get("initial_option")
                 entry = {"type": "static_select", "selected_option": chosen}
+            elif element["type"] == "multi_static_select":  # `text`: the values picked, comma separated
+                picked = [o for o in element["options"] if o["value"] in (text or "").split(",")]
+                entry = {"type": "multi_static_select", "selected_options": picked}
+            elif element["type"] == "conversations_select":
+                entry = {"type": "conversations_select", "selected_conversation": text}
             else:
                 entry = {"type": element["type"], "value": text or None}
             state[block["block_id"]] = {element["action_id"]: entry}

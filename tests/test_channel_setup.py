@@ -146,3 +146,28 @@ async def test_the_preset_reaches_the_llm_after_the_rules(
         await with_llm.answerer.close()
     system = llm.requests[-1]["messages"][0]["content"]
     assert system.endswith("Answer in French, briefly.") and system.index("cite") < system.index("French")
+
+
+async def test_admins_set_up_a_channel_from_the_app_home(bot: Bot, store: KeyValue) -> None:
+    home = {"type": "app_home_opened", "user": CARL, "channel": "DUCARL", "tab": "home", "event_ts": "1.0"}
+    assert await bot.event(home) == 200
+    [published] = await bot.slack.wait_for("views.publish")
+    assert "Channel setups" in json.dumps(published.args["view"])
+    button = {"type": "button", "action_id": "lore_home_channel", "value": "channel"}
+    assert await bot.click_view(CARL, button) == 200
+    [opened] = await bot.slack.wait_for("views.open")
+    form = opened.args["view"]
+    typed = {"channel": "CGENERAL", "sources": "nope", "answers": "questions", "private": "on", "preset": ""}
+    status, refused = await bot.submit_view(CARL, form, {**typed, "sources": "handbook,nope"})
+    assert status == 200 and refused == {}  # an unknown source cannot be picked: only listed ones are sent
+    saved = await bot.runtimes[0].answering.channels.get("CGENERAL")
+    assert saved is not None and (saved.sources, saved.answers, saved.private) == (
+        ["handbook"],
+        "questions",
+        True,
+    )
+    assert form["callback_id"] == "lore_channel_setup" and any(
+        e.action == "channel" and e.who == CARL for e in await StoreAudit(store).latest(5)
+    )
+    status, refused = await bot.submit_view(BOB, form, typed)  # not an admin
+    assert refused.get("errors", {}).get("channel") == "Only Lore admins set up channels."

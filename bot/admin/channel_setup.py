@@ -45,13 +45,41 @@ class ChannelAdmin:
             changed = await self._changed(current, what, rest)
         except ValueError as exc:
             return f"{exc}\nUsage: {USAGE}"
-        changed = changed.model_copy(update={"set_by": user, "at": time.time()})
-        await self.setups.put(changed)
-        detail = " ".join([what, *rest])
+        return "Saved. " + described(await self.save(changed, user, " ".join([what, *rest])))
+
+    async def save(self, setup: ChannelSetup, user: str, detail: str) -> ChannelSetup:
+        """Keep `setup` as set by `user` now, and audit it with `detail` (what was asked for)."""
+        setup = setup.model_copy(update={"set_by": user, "at": time.time()})
+        await self.setups.put(setup)
         await self.audit.record(
-            AuditEntry(at=time.time(), who=user, action="channel", target=channel, detail=clip(detail, 200))
+            AuditEntry(
+                at=time.time(), who=user, action="channel", target=setup.channel, detail=clip(detail, 200)
+            )
         )
-        return "Saved. " + described(changed)
+        return setup
+
+    async def form(self, values: dict[str, str], user: str) -> ChannelSetup | dict[str, str]:
+        """The App Home form (bot/admin/channel_form.py), saved; or what is wrong, by block id."""
+        channel = values.get("channel", "")
+        if not channel.startswith(("C", "G")):
+            return {"channel": "Pick a channel (not a DM)."}
+        try:
+            sources = await self._sources(values.get("sources", "") or "all")
+        except ValueError as exc:
+            return {"sources": str(exc)}
+        preset = values.get("preset", "").strip()
+        if len(preset) > PRESET_CHARS:
+            return {"preset": f"Up to {PRESET_CHARS} characters."}
+        answers = "questions" if values.get("answers") == "questions" else "mentions"
+        setup = ChannelSetup(
+            channel=channel,
+            sources=sources,
+            answers=answers,
+            private=values.get("private") == "on",
+            preset=preset,
+        )
+        detail = f"form: sources={','.join(sources) or 'all'} answers={answers} private={setup.private}"
+        return await self.save(setup, user, detail + (f" preset={preset}" if preset else ""))
 
     async def _changed(self, current: ChannelSetup, what: str, rest: list[str]) -> ChannelSetup:
         if what == "reset" and not rest:

@@ -18,19 +18,18 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.admin import views
 from bot.admin.admins import Admins
 from bot.admin.api_keys import KeyAdmin
-from bot.admin.channel_setup import ChannelAdmin, described, setups_text
-from bot.admin.feedback_view import feedback_blocks, readable_citations
+from bot.admin.channel_setup import ChannelAdmin, setups_text
+from bot.admin.home_tab import HomeTab
 from bot.admin.source_fields import ACCESS, CREDENTIALS, EVERY, ID, KINDS, LOCATION, OVERRIDES
 from bot.admin.source_input import FormError, fields_from_line, kind_error, split_args
 from bot.admin.source_input import source_from_fields as parse_source
-from bot.admin.views import KIND_BLOCK, Block, usage
+from bot.admin.views import KIND_BLOCK, usage
 from bot.feedback import Feedback
-from bot.feedback_review import review
-from bot.home import NOT_CONFIGURED, home_view
+from bot.home import NOT_CONFIGURED
 from bot.identity import Identity
 from bot.mrkdwn import escape
 from knowledge.audit import AuditEntry, AuditLog
-from knowledge.channels import ChannelSetup, ChannelSetups
+from knowledge.channels import ChannelSetups
 from knowledge.index.base import Index
 from knowledge.jobs import ALLOW_DELETES, JobRequest, Jobs
 from knowledge.kv.base import StoreUnavailable
@@ -397,55 +396,8 @@ class SourceAdmin:
     # ----- App Home
 
     async def publish_home(self, team: str, user: str) -> None:
-        """Draw `user`'s Home tab: every source's health for admins, readable sources for the others."""
-        admin = await self.admins.check(team, user)
-        records: list[SourceRecord] | None = None
-        if self.registry is not None:
-            try:
-                records = await self.registry.all()
-                if not admin:
-                    records = await views.known_to(
-                        records, await self.identity.principal(team, user), self.index
-                    )
-            except Exception:
-                log.exception("sources not shown on %s's Home", user)
-                records = None  # never the unfiltered list: the principal may be what failed
-        feedback = await self._feedback_review(team, user) if admin else None
-        if admin and self.channels is not None and (setups := await self._setups()):
-            feedback = [
-                _home_section("*Channel setups*\n" + "\n".join(f"• {described(s)}" for s in setups))
-            ] + (feedback or [])
-        view = home_view(records, time.time(), admin=admin, configured=self.configured, feedback=feedback)
-        try:
-            await self.client.views_publish(user_id=user, view=view)
-        except SlackApiError as exc:
-            log.warning("App Home not published: %s", exc.response.get("error"))
-
-    async def _setups(self) -> list[ChannelSetup]:
-        assert self.channels is not None
-        try:
-            return await self.channels.setups.all()
-        except Exception:
-            log.exception("channel setups not shown on the Home tab")
-            return []
-
-    async def _feedback_review(self, team: str, user: str) -> list[Block] | None:
-        """The feedback review of an admin's Home; its sources only where this admin may read them."""
-        if self.feedback is None:
-            return None
-        now = time.time()
-        try:
-            found = await review(self.feedback.store, now)
-            principal = await self.identity.principal(team, user)
-            readable = await readable_citations(found, principal, self.index) if self.index else set()
-        except Exception:
-            log.exception("feedback not shown on %s's Home", user)
-            return feedback_blocks(None, set(), now)
-        return feedback_blocks(found, readable, now)
-
-
-def _home_section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+        """Draw `user`'s Home tab (bot/admin/home_tab.py)."""
+        await HomeTab(self).publish(team, user)
 
 
 def _checked(args: list[str], count: int, sub: str) -> str | None:

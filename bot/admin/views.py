@@ -309,6 +309,10 @@ def form_values(view: dict[str, Any]) -> dict[str, str]:
         for action in actions.values():
             if action.get("type") == "static_select":
                 values[block_id] = str((action.get("selected_option") or {}).get("value") or "")
+            elif action.get("type") == "multi_static_select":
+                values[block_id] = ",".join(str(o.get("value")) for o in action.get("selected_options") or [])
+            elif action.get("type") == "conversations_select":
+                values[block_id] = str(action.get("selected_conversation") or "")
             else:
                 values[block_id] = str(action.get("value") or "")
     return values
