@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from qdrant_client import AsyncQdrantClient
 
-from bench.sync_speed import HashEmbedder
+from bench.hash_embedder import HashEmbedder
 from ingestion.connectors.files import FilesConnector
 from ingestion.parse_pool import ParsePool
 from ingestion.reindex import ReindexError, reindex_edge, reindex_server
