@@ -252,3 +252,23 @@ async def test_serve_answers_in_slack_from_what_the_terminal_ingested(
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 60) == 0, log.read_text()
+
+
+def test_with_redis_beside_the_embedded_index_serve_runs_the_jobs_itself(
+    tmp_path: Path, redis_url: str
+) -> None:
+    (tmp_path / "wiki").mkdir()
+    (tmp_path / "wiki" / "desk.md").write_text("# Desks\n\nHot desks are booked in the office app.\n")
+    redis = redis_url.rsplit("/", 1)[0] + "/5"  # a database of its own
+    proc, _ = start_serve(tmp_path, LORE_REDIS_URL=redis)
+    try:
+        env = {"LORE_REDIS_URL": redis}
+        assert (
+            lore("ingest", "wiki", "--source", "wiki", "--access", "public", cwd=tmp_path, **env).returncode
+            == 0
+        )
+        synced = lore("sources", "sync", "wiki", cwd=tmp_path, **env)
+        assert synced.returncode == 0 and "1 unchanged" in synced.stdout  # run by serve, not queued
+        assert "queued" not in synced.stdout
+    finally:
+        assert stop(proc) == 0

@@ -69,6 +69,11 @@ class Host(Protocol):
         """True inside a running `lore serve`."""
         ...
 
+    @property
+    def queues_jobs(self) -> bool:
+        """True when sync jobs go to `lore worker`s over Redis rather than run on this host."""
+        ...
+
     def knowledge(self) -> AbstractAsyncContextManager[Knowledge]: ...
 
     def redis(self) -> AbstractAsyncContextManager[RedisStore | None]: ...
@@ -89,6 +94,10 @@ class LocalHost:
     settings: Settings
     terminal: Terminal = field(default_factory=Terminal)
     served: bool = False
+
+    @property
+    def queues_jobs(self) -> bool:
+        return self.settings.redis_url is not None
 
     @asynccontextmanager
     async def knowledge(self) -> AsyncIterator[Knowledge]:

@@ -114,7 +114,7 @@ async def _job(
     running `lore serve`), as the worker would, and say how it went."""
     out = host.terminal.out
     request = JobRequest(source_id=name, allow_deletes=allow_deletes)
-    if host.settings.redis_url:
+    if host.queues_jobs and host.settings.redis_url:
         jobs = await ArqJobs.open(host.settings.redis_url)
         stack.push_async_callback(jobs.close)
         queued = await (jobs.request_sync if kind == "sync" else jobs.request_delete)(request)

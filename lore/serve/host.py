@@ -40,6 +40,11 @@ class ServedHost:
     def settings(self) -> Settings:
         return self.shared.settings
 
+    @property
+    def queues_jobs(self) -> bool:
+        """Only in a fleet: else `lore serve` runs the jobs (also with Redis beside its embedded index)."""
+        return self.shared.jobs is None
+
     @asynccontextmanager
     async def knowledge(self) -> AsyncIterator[Knowledge]:
         yield self.shared.kb
