@@ -272,3 +272,12 @@ def test_with_redis_beside_the_embedded_index_serve_runs_the_jobs_itself(
         assert "queued" not in synced.stdout
     finally:
         assert stop(proc) == 0
+
+
+def test_a_wrong_mcp_key_stops_serve_with_the_fix(tmp_path: Path) -> None:
+    env = serve_env(tmp_path, LORE_MCP_KEY="lore_0123456789ab_notakeynotakeynotakey")
+    run = subprocess.run(
+        [LORE, "serve"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT
+    )
+    assert run.returncode == 2 and "LORE_MCP_KEY is not an active API key" in run.stderr
+    assert "Traceback" not in run.stderr and not (tmp_path / "data" / "serve.json").exists()

@@ -98,7 +98,7 @@ async def _start(
     else:
         stack.push_async_callback(inline.close)
         task = asyncio.get_running_loop().create_task(Scheduler(registry, inline).run(stop))
-        stack.push_async_callback(lambda: asyncio.wait_for(task, 10))
+        stack.push_async_callback(_ended, task, stop)
         jobs, sync_line = inline, "syncs: in this process, on each source's schedule"
     lines = [sync_line]
     if settings.slack_bot_token and (settings.slack_app_token or settings.slack_signing_secret):
@@ -162,7 +162,7 @@ async def _mcp(
         ) from exc
     server = build_mcp(kb, key, admit=lambda: gate.admit(f"Bearer {secret}"))
     task = asyncio.get_running_loop().create_task(serve_http(server, secret, sock, stop))
-    stack.push_async_callback(lambda: asyncio.wait_for(task, 10))
+    stack.push_async_callback(_ended, task, stop)
     return f"MCP: http://{_where(host)}:{settings.mcp_port}{MCP_PATH} as API key {key.name!r}"
 
 
@@ -181,6 +181,15 @@ async def _control(stack: AsyncExitStack, settings: Settings, shared: Shared) ->
     path = publish(settings.data_dir, address)
     stack.callback(withdraw, settings.data_dir, address)
     return f"terminal commands (lore ingest, sources, apikey, search, ask, chat): run here, via {path}"
+
+
+async def _ended(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    """Stop a part that runs until `stop` (also when starting failed later on), and wait for it."""
+    stop.set()
+    try:
+        await asyncio.wait_for(task, 10)
+    except TimeoutError:
+        task.cancel()
 
 
 def _where(host: str) -> str:
