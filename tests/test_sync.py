@@ -1,15 +1,19 @@
+import asyncio
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from bench.hash_embedder import HashEmbedder
 from ingestion.connectors.base import DocumentRef, ListingError
 from ingestion.connectors.files import FilesConnector
 from ingestion.parse_pool import ParsePool
 from ingestion.parsing import ParseError
+from ingestion.state import SyncState
 from ingestion.sync import SyncEngine
 from knowledge.access import PUBLIC, Principal
 from knowledge.service import Knowledge
+from lore.runtime import engine_over
 from tests.conftest import write_pages
 
 PAGES = {
@@ -204,3 +208,33 @@ async def test_small_documents_are_embedded_together(
     assert kb.embedder.calls - calls < 20  # one call per document would be 40: several share a batch
     hits = await kb.hits("meeting room 17 floor 2", Principal(grants={PUBLIC}))
     assert hits[0].chunk.doc_id == "note-17.md"  # each document kept its own vector
+
+
+class HeldFirstCall(HashEmbedder):
+    """Holds its first call until a second call has begun: a sync that waits for one group's vectors before
+    handing the embedder the next group never finishes (the held call times out)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.second = asyncio.Event()
+
+    async def embed_passages(self, texts: list[str]) -> list[list[float]]:
+        self.calls += 1
+        if self.calls == 1:
+            await asyncio.wait_for(self.second.wait(), 10)
+        else:
+            self.second.set()
+        return await super().embed_passages(texts)
+
+
+async def test_the_next_group_is_embedding_before_the_first_returns(
+    kb: Knowledge, state: SyncState, tmp_path: Path
+) -> None:
+    notes = {f"note-{n:02d}.md": f"# Note {n}\n\nRoom {n} is on floor {n % 5}.\n" for n in range(40)}
+    folder = write_pages(tmp_path / "notes", notes)
+    embedder = HeldFirstCall()
+    engine = engine_over(kb.settings, kb.index, embedder, ParsePool(workers=0), state)
+    result = await engine.sync("notes", files(folder))
+    assert (result.added, result.failed) == (40, 0) and await kb.index.count("notes") == 40
+    assert embedder.calls >= 2
