@@ -223,9 +223,9 @@ class Answering:
         return final, streamed
 
     async def _slack(self, asked: Asked, query: str, sources: list[str] | None) -> list[ScoredChunk]:
-        """Slack's own messages on the question, when the admin turned it on (and the channel's setup does
-        not limit it to other sources): as the asker in a DM, the assistant pane or an answer only the asker
-        sees; public-channel messages only in a public channel whose readers may all open them."""
+        """Slack's own messages and files on the question, when the admin turned it on (and the channel's
+        setup does not limit it to other sources): as the asker in a DM, the assistant pane or an answer only
+        the asker sees; public-channel messages only in a public channel whose readers may all open them."""
         if not self.settings.search_slack or not asked.action_token or (sources and SLACK not in sources):
             return []
         if asked.private or asked.share_to is not None:

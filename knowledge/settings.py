@@ -248,8 +248,9 @@ class Settings(BaseSettings):
 
     search_slack: bool = Field(
         False,
-        description="Also search Slack's own messages (the Real-time Search API, as the asker, nothing "
-        "stored) in DMs, the assistant pane and public channels without guests; needs the search:read.* "
+        description="Also search Slack's own messages and files (the Real-time Search API, as the asker, "
+        "nothing stored) in DMs and the assistant pane, and public-channel messages in public channels "
+        "without guests; needs the search:read.* "
         "scopes of deploy/slack-manifest.yml.",
     )
 

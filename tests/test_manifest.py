@@ -46,6 +46,7 @@ BOT_SCOPES = {
     "search:read.private",
     "search:read.mpim",
     "search:read.im",
+    "search:read.files",
 }
 
 # Web API method (slack_sdk's name) -> the scopes it needs where Lore uses it (in every kind of conversation
@@ -65,11 +66,12 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "chat_startStream": {"chat:write"},
     "chat_appendStream": {"chat:write"},
     "chat_stopStream": {"chat:write"},
-    "assistant_search_context": {  # LORE_SEARCH_SLACK: each channel type it asks for
+    "assistant_search_context": {  # LORE_SEARCH_SLACK: each channel and content type it asks for
         "search:read.public",
         "search:read.private",
         "search:read.mpim",
         "search:read.im",
+        "search:read.files",
     },
     "views_publish": set(),  # no scope: the App Home tab must be enabled (features.app_home)
     "views_open": set(),  # modals need no scope (interactivity must be on)
