@@ -11,6 +11,7 @@ embedded mode run for a registered source.
 
 from __future__ import annotations
 
+import resource
 import time
 from pathlib import Path
 
@@ -69,6 +70,9 @@ class SyncSpeed(BaseModel):
     resync_embedded: int  # texts the re-sync sent to the (stand-in) model: 0 when nothing was re-embedded
     other_worker_s: float  # the re-sync by a second worker (own data dir, shared Redis state and index)
     other_worker_embedded: int
+    # the model's CPU seconds per chunk over the first sync's (parsing, writing and all): how much of the
+    # machine the sync gives the model; unlike the ratio of rates, other load on the machine hardly moves it
+    corpus_cpu_ratio: float
 
     @property
     def ratio(self) -> float:
@@ -86,15 +90,23 @@ class SyncSpeed(BaseModel):
         return self.resync_s / self.corpus_sync_s
 
 
+def cpu_seconds() -> float:
+    """CPU time (user and system) of this process and its ended children (the parser process)."""
+    own, ended = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + ended.ru_utime + ended.ru_stime
+
+
 async def _noop_notify(user_id: str | None, text: str) -> None:
     return None
 
 
-async def _timed_sync(kb: Knowledge, data_dir: Path, source: Source) -> tuple[float, SourceStatus]:
-    """Register `source` and sync it once through `run_sync`; seconds and the status it recorded."""
+async def _timed_sync(kb: Knowledge, data_dir: Path, source: Source) -> tuple[float, SourceStatus, float]:
+    """Register `source` and sync it once through `run_sync`; seconds, the status it recorded and the CPU
+    seconds it took (this process and the parser's)."""
     registry = FileRegistry(data_dir / "sources.json")
     if await registry.get(source.id) is None:
         await registry.put(source)
+    cpu = cpu_seconds()
     parser = ParsePool(workers=1, timeout=kb.settings.parse_timeout)
     state = await open_state(kb)
     try:
@@ -110,9 +122,10 @@ async def _timed_sync(kb: Knowledge, data_dir: Path, source: Source) -> tuple[fl
     finally:
         await state.close()
         await parser.close()
+    cpu = cpu_seconds() - cpu
     record = await registry.get(source.id)
     assert record is not None and record.status.ok, f"sync of {source.id} failed: {record}"
-    return seconds, record.status
+    return seconds, record.status, cpu
 
 
 def synthetic_corpus(folder: Path, documents: int) -> list[Path]:
@@ -134,7 +147,7 @@ async def measure_pages(files: list[Path], workdir: Path) -> tuple[int, int, flo
     settings = bench_settings(data)
     source = Source(id="speed", location=[str(f) for f in files], access=["public"], every=0, added_by="cli")
     async with await Knowledge.open(settings) as kb:
-        seconds, status = await _timed_sync(kb, data, source)
+        seconds, status, _ = await _timed_sync(kb, data, source)
         texts = []
         for f in files:
             texts += [c.embedding_text() for c in await kb.index.document_chunks("speed", f.name, ["public"])]
@@ -157,15 +170,16 @@ async def _fleet_kb(settings: Settings, index: Index | None = None) -> Knowledge
     return Knowledge(settings, index, CachedEmbedder(open_model(settings), cache))
 
 
-async def raw_rate(settings: Settings, texts: list[str]) -> float:
-    """The model's own chunks/s on `texts` (after a warm-up batch), as the sync's lane runs it."""
+async def raw_rate(settings: Settings, texts: list[str]) -> tuple[float, float]:
+    """The model's own chunks/s on `texts` (after a warm-up batch), as the sync's lane runs it, and its CPU
+    seconds per chunk."""
     model = open_model(settings)
     await model.embed_passages(texts[:16])
-    started = time.perf_counter()
+    cpu, started = cpu_seconds(), time.perf_counter()
     await model.embed_passages(texts)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     await model.close()
-    return len(texts) / seconds
+    return len(texts) / seconds, cpu / len(texts)
 
 
 SAMPLE = 1000  # chunk texts the raw rate is measured on
@@ -178,7 +192,7 @@ FLEET_QDRANT = "http://qdrant.invalid:6333"
 
 async def measure_resync(
     documents: int, workdir: Path, redis_url: str
-) -> tuple[int, int, float, float, float, int, float, int]:
+) -> tuple[int, int, float, float, float, int, float, int, float]:
     """Sync a synthetic corpus with the bundled model as worker A, re-sync it unchanged as A, then as worker
     B (its own data dir and embedding cache, the same Redis state and index); the model's raw rate on a
     sample of the same chunk texts."""
@@ -188,27 +202,28 @@ async def measure_resync(
     settings = bench_settings(data, redis_url=redis_url, qdrant_url=FLEET_QDRANT)
     source = Source(id="corpus", location=[str(folder)], access=["public"], every=0, added_by="cli")
     async with await _fleet_kb(settings) as kb:
-        first_s, first = await _timed_sync(kb, data, source)
+        first_s, first, first_cpu = await _timed_sync(kb, data, source)
         embedded = kb.embedder.texts_embedded
         step = max(1, documents // SAMPLE)
         sample = []
         for n in range(0, documents, step):
             chunks = await kb.index.document_chunks("corpus", f"{n // 1000:02d}/doc-{n:05d}.md", ["public"])
             sample += [c.embedding_text() for c in chunks]
-    raw = await raw_rate(settings, sample)
+    raw, raw_cpu = await raw_rate(settings, sample)
     async with await _fleet_kb(settings) as kb:  # a fresh process's view: state, cache and index reopened
-        second_s, second = await _timed_sync(kb, data, source)
+        second_s, second, _ = await _timed_sync(kb, data, source)
         resync_embedded = kb.embedder.texts_embedded
         other = bench_settings(workdir / "worker-b", redis_url=redis_url, qdrant_url=FLEET_QDRANT)
         b_kb = await _fleet_kb(other, kb.index)  # worker B: another data dir, the same index and Redis
         try:
-            b_s, b_status = await _timed_sync(b_kb, other.data_dir, source)
+            b_s, b_status, _ = await _timed_sync(b_kb, other.data_dir, source)
             b_embedded = b_kb.embedder.texts_embedded
         finally:
             b_kb.embedder.cache.close()
     assert first.added == documents and second.unchanged == documents == b_status.unchanged, (first, b_status)
     assert embedded >= first.chunks > 0 and sample
-    return first.added, first.chunks, first_s, raw, second_s, resync_embedded, b_s, b_embedded
+    cpu_ratio = raw_cpu / (first_cpu / first.chunks)
+    return first.added, first.chunks, first_s, raw, second_s, resync_embedded, b_s, b_embedded, cpu_ratio
 
 
 async def measure(files: list[Path], documents: int, workdir: Path, redis_url: str) -> SyncSpeed:
@@ -224,6 +239,7 @@ async def measure(files: list[Path], documents: int, workdir: Path, redis_url: s
         resync_embedded,
         other_s,
         other_embedded,
+        cpu_ratio,
     ) = await measure_resync(documents, workdir, redis_url)
     return SyncSpeed(
         documents=docs,
@@ -238,4 +254,5 @@ async def measure(files: list[Path], documents: int, workdir: Path, redis_url: s
         resync_embedded=resync_embedded,
         other_worker_s=other_s,
         other_worker_embedded=other_embedded,
+        corpus_cpu_ratio=cpu_ratio,
     )
