@@ -66,7 +66,7 @@ def load_kinds(found: Iterable[EntryPoint] | None = None) -> KindCatalog:
     loaded: list[ConnectorKind] = []
     for point in points:
         package = _package(point)
-        if point.name in catalog.kinds or point.name in catalog.broken:
+        if point.name in {k.name for k in loaded} or point.name in catalog.broken:
             catalog.clashes.append(f"kind {point.name!r} is declared again by {package}: ignored")
             continue
         try:
