@@ -8,23 +8,21 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from tests.bot_harness import ANA, SECRET, Bot, workspace
 from tests.conftest import free_port
+from tests.recording_server import RecordingServer, json_reply
 from tests.slack_standin import SlackStandin
-from tests.test_cli import LORE, lore
-from tests.test_serve import TIMEOUT, serve_env, serving
+from tests.test_cli import lore
+from tests.test_serve import start_serve, stop
 
 PLUGINS = Path(__file__).parent / "plugins"
 PIP_INSTALL = (
@@ -87,25 +85,6 @@ class Installed(NamedTuple):
     chunks: int  # chunks in the index after the first syncs
 
 
-@asynccontextmanager
-async def feeds() -> AsyncIterator[str]:
-    """A loopback server of the two feeds: `<base>/news/feed.json` and `<base>/hr/feed.json`."""
-
-    async def feed(request: web.Request) -> web.Response:
-        return web.json_response({"items": FEEDS[request.match_info["name"]]})
-
-    app = web.Application()
-    app.router.add_get("/{name}/feed.json", feed)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
-
-
 def said(slack: SlackStandin, start: str) -> list[str]:
     """The direct messages Lore sent that start with `start`."""
     texts = [str(c.args.get("text", "")) for c in slack.calls_to("chat.postMessage")]
@@ -115,32 +94,29 @@ def said(slack: SlackStandin, start: str) -> list[str]:
 async def add_in_slack(home: Path, path: str) -> None:
     """Ana (an admin) adds `news` with the one-line `/lore add` and `hr-news` with its modal, to a `lore
     serve` that has the plug-in; returns when both first syncs are done."""
-    async with SlackStandin() as slack, feeds() as base, aiohttp.ClientSession() as http:
+    async with SlackStandin() as slack, RecordingServer() as feeds, aiohttp.ClientSession() as http:
         workspace(slack)
-        env = serve_env(
-            home,
-            SLACK_BOT_TOKEN="xoxb-test",
-            SLACK_SIGNING_SECRET=SECRET,
-            LORE_SLACK_API_URL=slack.api_url,
-            LORE_ADMINS=ANA,
-            LORE_ALLOWED_INTERNAL_HOSTS="127.0.0.1",
-            PYTHONPATH=path,
-        )
-        log = home / "serve.log"
-        with log.open("w") as out:
-            proc = await asyncio.create_subprocess_exec(LORE, "serve", cwd=home, env=env, stderr=out)
+        for name, items in FEEDS.items():
+            feeds.route(f"/{name}/feed.json", json_reply({"items": items}))
+        env = {
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "LORE_SLACK_API_URL": slack.api_url,
+            "LORE_ADMINS": ANA,
+            "LORE_ALLOWED_INTERNAL_HOSTS": "127.0.0.1",
+            "LORE_HTTP_PORT": str(free_port()),
+            "PYTHONPATH": path,
+        }
+        proc, log = await asyncio.to_thread(start_serve, home, **env)  # the stand-in answers on this loop
         try:
-            async with asyncio.timeout(TIMEOUT):
-                while not serving(log):
-                    assert proc.returncode is None, log.read_text()
-                    await asyncio.sleep(0.2)
             bot = Bot(slack, [], [f"http://127.0.0.1:{env['LORE_HTTP_PORT']}/slack/events"], http)
-            line = f"add jsonfeed news {base}/news/feed.json access=public override=payroll:group:finance"
+            news = feeds.url("/news/feed.json")
+            line = f"add jsonfeed news {news} access=public override=payroll:group:finance"
             [reply] = await bot.replies(await bot.command(ANA, line))
             assert "Added *news* (jsonfeed" in reply["text"], reply
             await bot.command(ANA, "add jsonfeed")
             [opened] = await slack.wait_for("views.open")
-            typed = {"source_id": "hr-news", "location": f"{base}/hr/feed.json", "access": "group:hr"}
+            typed = {"source_id": "hr-news", "location": feeds.url("/hr/feed.json"), "access": "group:hr"}
             status, errors = await bot.submit_view(ANA, opened.args["view"], typed)
             assert (status, errors) == (200, {})
             for source in ("news", "hr-news"):
@@ -149,8 +125,7 @@ async def add_in_slack(home: Path, path: str) -> None:
                 )
             assert "2 added" in said(slack, "Sync of `news` finished")[0]
         finally:
-            proc.send_signal(signal.SIGTERM)
-            assert await asyncio.wait_for(proc.wait(), 60) == 0, log.read_text()
+            assert await asyncio.to_thread(stop, proc) == 0, log.read_text()
 
 
 @pytest.fixture(scope="module")

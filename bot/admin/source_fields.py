@@ -20,6 +20,22 @@ from knowledge.kinds.contract import (
     FieldSpec,
 )
 
-__all__ = ["ACCESS", "CEILING", "CREDENTIALS", "EVERY", "ID", "KINDS", "LOCATION", "OVERRIDES", "FieldSpec"]
+__all__ = [
+    "ACCESS",
+    "CEILING",
+    "CREDENTIALS",
+    "EVERY",
+    "ID",
+    "KINDS",
+    "LOCATION",
+    "OVERRIDES",
+    "FieldSpec",
+    "first_kind",
+]
 
 KINDS: dict[str, ConnectorKind] = installed_kinds().kinds  # each kind's `label`, `fields`, `location_word`
+
+
+def first_kind() -> str:
+    """The kind the add form opens with: the first installed (folders, by Lore's own order)."""
+    return next(iter(KINDS), "files")

@@ -3,6 +3,7 @@ imports this module."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -58,6 +59,6 @@ class JsonFeedConnector:
 
     async def fetch(self, ref: DocumentRef, workdir: Path) -> Path:
         article = self.articles[ref.doc_id]
-        path = workdir / f"{ref.doc_id}.md"
+        path = workdir / f"{hashlib.sha256(ref.doc_id.encode()).hexdigest()[:16]}.md"  # ids are no paths
         path.write_text(f"# {article.title}\n\n{article.body}\n", encoding="utf-8")
         return path
