@@ -3,10 +3,13 @@ and what is generated from the declarations (forms, usage lines, checks, the wor
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import time
-from importlib.metadata import EntryPoint
+from importlib.metadata import EntryPoint, entry_points
+from importlib.util import find_spec
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -96,6 +99,7 @@ def test_a_kind_that_fails_to_load_is_reported_and_the_others_work() -> None:
         ({"options": []}, "option field 'project' is no option"),
         ({"connector": "nowhere"}, "is not 'module:callable'"),
         ({"name": "Bad Name"}, "String should match pattern"),
+        ({"label": "x" * 76}, "at most 75 characters"),  # Slack refuses a longer option: no modal at all
     ],
 )
 def test_a_declaration_that_contradicts_itself_is_refused(changes: dict[str, object], problem: str) -> None:
@@ -167,3 +171,16 @@ def test_loading_the_kinds_imports_no_connector() -> None:
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"
+
+
+def test_lores_declarations_import_only_the_contract() -> None:
+    """A declaration is loaded by every process (the bot too): it may import nothing of Lore but
+    knowledge.kinds, so that no layer pulls in another through the entry points."""
+    for point in entry_points(group=GROUP):
+        spec = find_spec(point.module)
+        assert spec is not None and spec.origin is not None
+        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+        imported = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        lores = {m for m in imported if m.split(".")[0] in ("knowledge", "bot", "ingestion", "api", "lore")}
+        assert all(m == "knowledge.kinds" or m.startswith("knowledge.kinds.") for m in lores), (point, lores)

@@ -38,10 +38,10 @@ class FieldSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str
-    label: str
-    hint: str
-    placeholder: str = ""
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$", description="Also the input's block_id.")
+    label: str = Field(max_length=2000)
+    hint: str = Field(max_length=2000)
+    placeholder: str = Field("", max_length=150)  # Slack's limits for an input's texts
     initial: str = ""
     multiline: bool = False
     optional: bool = False
@@ -69,7 +69,9 @@ class ConnectorKind(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=KIND_NAME, description="What admins type, e.g. `confluence`.")
-    label: str = Field(description="Its entry in the modal's kind select, e.g. 'MediaWiki'.")
+    label: str = Field(
+        max_length=75, description="Its entry in the modal's kind select (Slack's limit), e.g. 'MediaWiki'."
+    )
     summary: str = Field(description="One line saying what it indexes (lore doctor, the docs).")
     order: int = Field(100, description="Place in lists of kinds (lower first, then by name).")
     location_type: Literal["path", "url", "other"] = Field(
