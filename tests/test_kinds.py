@@ -99,7 +99,11 @@ def test_a_kind_that_fails_to_load_is_reported_and_the_others_work() -> None:
         ({"options": []}, "option field 'project' is no option"),
         ({"connector": "nowhere"}, "is not 'module:callable'"),
         ({"name": "Bad Name"}, "String should match pattern"),
-        ({"label": "x" * 76}, "at most 75 characters"),  # Slack refuses a longer option: no modal at all
+        ({"label": "x" * 76}, "at most 75 characters"),
+        (
+            {"options": [OptionSpec(name="every", help="clashes")]},
+            "'every' has the name of a field every kind",
+        ),  # Slack refuses a longer option: no modal at all
     ],
 )
 def test_a_declaration_that_contradicts_itself_is_refused(changes: dict[str, object], problem: str) -> None:

@@ -119,6 +119,8 @@ class ConnectorKind(BaseModel):
             for f in self.fields
             if f.option and f.name in options and f.optional and options[f.name].required
         ]
+        taken = {ID, LOCATION, ACCESS, OVERRIDES, EVERY, CREDENTIALS, CEILING, "override", "kind"}
+        problems += [f"option {n!r} has the name of a field every kind has" for n in options if n in taken]
         option_fields = {f.name for f in self.fields if f.option}
         problems += [f"option field {n!r} is no option" for n in sorted(option_fields - set(options))]
         problems += [f"option {n!r} has no field" for n in options if n not in option_fields]
