@@ -34,8 +34,9 @@ from knowledge.index.base import Index
 from knowledge.index.collections import Collections, physical_name
 from knowledge.index.edge import EdgeIndex
 from knowledge.index.server import ServerIndex
+from knowledge.kinds.catalog import installed_kinds
 from knowledge.settings import Settings
-from knowledge.sources import REMOTE_KIND, Registry, Source
+from knowledge.sources import Registry, Source
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,8 @@ async def _sync_all(
     lines = []
     for record in await registry.all():
         source = record.source
-        if source.kind == REMOTE_KIND:  # lore-remote sources store nothing here
+        kind = installed_kinds().get(source.kind)
+        if kind is not None and kind.question_time:  # asked at question time: nothing stored here
             continue
         try:
             result = await engine.sync(source.id, connect(source, settings), ceiling=source.ceiling)

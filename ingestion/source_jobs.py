@@ -30,12 +30,13 @@ from knowledge.embedding.base import EmbeddingError
 from knowledge.federation import Federation
 from knowledge.index.base import IndexUnavailable
 from knowledge.jobs import ALLOW_DELETES, JobRequest
+from knowledge.kinds.catalog import installed_kinds
 from knowledge.kv.base import StoreUnavailable
 from knowledge.metrics import OUTCOMES, Metrics
 from knowledge.notify import tell
 from knowledge.settings import Settings
 from knowledge.slack_text import escape
-from knowledge.sources import REMOTE_KIND, Registry, Source, SourceRecord, SourceStatus
+from knowledge.sources import Registry, Source, SourceRecord, SourceStatus
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,8 @@ async def run_sync(
             "removed).",
         )
         return None
-    if record.source.kind == REMOTE_KIND:
+    kind = installed_kinds().get(record.source.kind)
+    if kind is not None and kind.question_time:  # nothing to sync: check that it answers
         await check_remote(context, request, record.source)
         return None
     try:

@@ -2,10 +2,11 @@
 
 An admin of the Slack app is not an operator of the server. So a source's credentials name only
 `LORE_SECRET_…` variables or files inside LORE_SECRETS_DIR; its URLs reach no loopback, link-local or
-cloud metadata host unless LORE_ALLOWED_INTERNAL_HOSTS lists it; and a `files` source added from Slack
-lies inside the folders of LORE_FILES_ROOTS (the terminal, `lore sources add` and `lore ingest`, may add any
-folder). The rules are checked when a source is added (Slack and terminal) and again before each sync, so a
-source registered earlier, by hand, or before the operator narrowed a setting is held to them too.
+cloud metadata host unless LORE_ALLOWED_INTERNAL_HOSTS lists it; and a source of local folders (a kind
+whose locations are paths: `files`) added from Slack lies inside the folders of LORE_FILES_ROOTS (the
+terminal, `lore sources add` and `lore ingest`, may add any folder). The rules are checked when a source
+is added (Slack and terminal) and again before each sync, so a source registered earlier, by hand, or
+before the operator narrowed a setting is held to them too.
 """
 
 from __future__ import annotations
@@ -14,12 +15,10 @@ import re
 from pathlib import Path
 
 from knowledge.hosts import HostGuard
+from knowledge.kinds.catalog import installed_kinds
 from knowledge.settings import Settings
-from knowledge.source_kinds import CONFLUENCE_KIND, FILES_KIND, MEDIAWIKI_KIND, REMOTE_KIND, WEB_KIND
 from knowledge.sources import Source
 
-URL_KINDS = frozenset({REMOTE_KIND, WEB_KIND, MEDIAWIKI_KIND, CONFLUENCE_KIND})
-URL_OPTIONS = ("sitemap",)  # options holding a URL Lore fetches
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
@@ -35,20 +34,26 @@ def refusals(source: Source, settings: Settings, *, from_slack: bool | None = No
     found: dict[str, str] = {}
     if source.credentials is not None and (why := source.credentials.refusal(settings.secrets_dir)):
         found["credentials"] = why
-    if source.kind == FILES_KIND and slack and (why := _outside_roots(source.location, settings.files_roots)):
+    kind = installed_kinds().get(source.kind)
+    if kind is None:  # not installed: nothing of it runs (its sync says why)
+        return found
+    roots = settings.files_roots
+    if kind.location_type == "path" and slack and (why := _outside_roots(source.location, roots)):
         found["location"] = why
-    if source.kind in URL_KINDS:
-        guard = HostGuard(settings.allowed_internal_hosts)
-        if why := next((w for url in source.location if (w := guard.url_refusal(url))), None):
-            found["location"] = why
-        for name in URL_OPTIONS:
-            if name in source.options and (why := guard.url_refusal(source.options[name])):
-                found[name] = why
+    guard = HostGuard(settings.allowed_internal_hosts)
+    if kind.location_type == "url" and (
+        why := next((w for url in source.location if (w := guard.url_refusal(url))), None)
+    ):
+        found["location"] = why
+    for option in kind.options:
+        value = source.options.get(option.name)
+        if option.url and value is not None and (why := guard.url_refusal(value)):
+            found[option.name] = why
     return found
 
 
 def _outside_roots(locations: list[str], roots: list[Path]) -> str | None:
-    """Why a files source added from Slack may not index these folders, or None."""
+    """Why a source of local folders added from Slack may not index these folders, or None."""
     if not roots:
         return (
             "files sources cannot be added from Slack here: whoever runs Lore lists the folders Slack "

@@ -19,24 +19,18 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from knowledge import keys
 from knowledge.access import parse_acl
+from knowledge.kinds.catalog import installed_kinds
+from knowledge.kinds.remote import REMOTE_KIND as REMOTE_KIND
 from knowledge.kv.base import KeyValue
 from knowledge.kv.redis import RedisStore
 from knowledge.settings import SECRET_PREFIX, Settings
-from knowledge.source_kinds import (
-    FILES_KIND,
-    KIND_RULES,
-    check_location,
-    check_options,
-)
-from knowledge.source_kinds import (
-    REMOTE_KIND as REMOTE_KIND,
-)
 
 log = logging.getLogger(__name__)
 
 MAX_ERRORS = 10  # recent document errors kept on a source's status
 SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+DEFAULT_KIND = "files"  # the kind of a source stored without one (before there were other kinds)
 
 
 class CredentialsError(RuntimeError):
@@ -132,11 +126,13 @@ class Source(BaseModel):
 
     id: str = Field(description="Lower-case name, e.g. handbook; also the source of its documents.")
     kind: str = Field(
-        FILES_KIND, description="files, smb, mediawiki, confluence, web, or lore-remote (federation)."
+        DEFAULT_KIND,
+        description="A kind an installed package declares (`lore doctor` lists them): files, smb, "
+        "mediawiki, confluence, web, lore-remote (federation), or a plug-in's.",
     )
     location: list[str] = Field(
-        description="Folders (files), smb:// shares, the wiki's api.php, Confluence's base URL, start URLs "
-        "(web), or the other Lore's base URL (lore-remote)."
+        description="Where the source is, as its kind says: folders (files), smb:// shares, the wiki's "
+        "api.php, Confluence's base URL, start URLs (web), the other Lore's base URL (lore-remote)."
     )
     access: list[str] = Field(
         description="Access strings of every document, unless an override applies; empty for kinds whose "
@@ -205,10 +201,10 @@ class Source(BaseModel):
 
     @model_validator(mode="after")
     def _fits_kind(self) -> Source:
-        rules = KIND_RULES.get(self.kind)
-        if rules is None:  # an unknown kind stays readable; syncing it fails with a clear status
+        rules = installed_kinds().get(self.kind)
+        if rules is None:  # a kind not installed (now) stays readable; syncing it fails with a clear status
             return self
-        wrong = [why for p in self.location if (why := check_location(self.kind, p))]
+        wrong = [why for p in self.location if (why := rules.location_problem(p))]
         if wrong:
             raise ValueError("; ".join(wrong))
         if rules.single_location and len(self.location) != 1:
@@ -222,13 +218,13 @@ class Source(BaseModel):
             raise ValueError(
                 f"no access given: a {self.kind} source needs access (public, group:NAME or user:EMAIL)"
             )
-        if rules.credentials and self.credentials is None:
+        if rules.credentials == "required" and self.credentials is None:
             raise ValueError(f"a {self.kind} source needs credentials (where its secret is kept)")
-        if rules.credentials is False and self.credentials is not None:
+        if rules.credentials == "refused" and self.credentials is not None:
             raise ValueError(f"a {self.kind} source takes no credentials")
         if not rules.overrides and self.overrides:
             raise ValueError(f"a {self.kind} source takes no overrides")
-        self.options = check_options(self.kind, self.options)
+        self.options = rules.check_options(self.options)
         return self
 
 

@@ -20,7 +20,7 @@ from bot.admin.admins import Admins
 from bot.admin.api_keys import KeyAdmin
 from bot.admin.channel_setup import ChannelAdmin, setups_text
 from bot.admin.home_tab import HomeTab
-from bot.admin.source_fields import ACCESS, CREDENTIALS, EVERY, ID, KINDS, LOCATION, OVERRIDES
+from bot.admin.source_fields import ACCESS, CREDENTIALS, EVERY, ID, KINDS, LOCATION, OVERRIDES, first_kind
 from bot.admin.source_input import FormError, fields_from_line, kind_error, split_args
 from bot.admin.source_input import source_from_fields as parse_source
 from bot.admin.views import KIND_BLOCK, usage
@@ -214,7 +214,7 @@ class SourceAdmin:
 
     async def _add_command(self, args: list[str], user: str, body: dict[str, Any]) -> str | None:
         if len(args) <= 1:
-            kind = args[0].lower() if args else "files"
+            kind = args[0].lower() if args else first_kind()
             if kind not in KINDS:
                 return f"{_sentence(kind_error(kind))}\n{usage('add')}"
             metadata = {"origin": "command"}
@@ -367,7 +367,7 @@ class SourceAdmin:
         if not self.configured or not await self.admins.check(team, user):
             await self.publish_home(team, user)  # only admins see the button: this Home is stale
             return
-        view = views.add_modal("files", {"origin": "home"})
+        view = views.add_modal(first_kind(), {"origin": "home"})
         try:
             await self.client.views_open(trigger_id=str(body.get("trigger_id")), view=view)
         except SlackApiError as exc:

@@ -2,8 +2,8 @@
 
 The `/lore add` modal and its one-line form (`/lore add files wiki /srv/wiki access=public every=1h`) fill
 the same fields, so both are checked by `source_from_fields` and say the same thing about the same mistake.
-Each kind of source declares its fields once (`bot/admin/source_fields.py`); the modal draws them and the
-parser reads them.
+Each kind of source declares its fields once (knowledge/kinds/, `bot/admin/source_fields.py`); the modal
+draws them and the parser reads them, and the usage line lists every installed kind.
 """
 
 from __future__ import annotations
@@ -18,24 +18,23 @@ from pydantic import ValidationError
 
 from bot.admin.source_fields import ACCESS, CEILING, CREDENTIALS, EVERY, ID, KINDS, LOCATION, OVERRIDES
 from knowledge.access import AccessError, parse_acl
-from knowledge.source_kinds import FILES_KIND, SMB_KIND, WEB_KIND, check_location
+from knowledge.kinds.catalog import KindCatalog, installed_kinds
+from knowledge.kinds.contract import ConnectorKind
 from knowledge.sources import ENV_NAME, SOURCE_ID, Credentials, Source
 
 MIN_EVERY = 5 * 60  # seconds: a schedule tighter than this would keep a worker busy for nothing
 MAX_EVERY = 30 * 24 * 3600
 MANUAL = ("manual", "never", "off", "0")
-ADD_USAGE = (
-    "`/lore add files <id> <path>[,<path>…] access=public[,group:x] [every=1h|30m|manual] "
-    "[override=<folder>:<access>[,<access>]] [credentials=LORE_SECRET_X|/path/to/secret] "
-    "[ceiling=<access>[,<access>]]` (any kind takes a ceiling), "
-    "`/lore add smb <id> smb://server/share/folder user=svc-lore credentials=LORE_SECRET_X`, "
-    "`/lore add mediawiki <id> https://wiki/w/api.php access=public [namespaces=0,4]`, "
-    "`/lore add confluence <id> https://x.atlassian.net/wiki user=EMAIL credentials=LORE_SECRET_X "
-    "[spaces=ENG]`, "
-    "`/lore add web <id> https://docs.example.com/guide/ access=public [max_pages=500]`, "
-    "`/lore add lore-remote <id> <https://other-lore> access=group:x credentials=LORE_SECRET_X`, "
-    "or `/lore add` for a form"
-)
+CEILING_USAGE = "[ceiling=<access>[,<access>]]"
+
+
+def add_usage(catalog: KindCatalog) -> str:
+    """The one-line form of every installed kind, as `/lore help` and usage errors show it."""
+    lines = [f"`/lore add {k.name} {k.usage}`" for k in catalog.kinds.values()]
+    return ", ".join(lines) + f" (any kind takes `{CEILING_USAGE}`), or `/lore add` for a form"
+
+
+ADD_USAGE = add_usage(installed_kinds())
 
 _EVERY = re.compile(r"^(?:every\s*)?(\d+)\s*(m|min|mins|minutes?|h|hrs?|hours?|d|days?)$")
 _UNITS = {"m": 60, "h": 3600, "d": 86400}
@@ -52,8 +51,14 @@ class FormError(ValueError):
 
 
 def kind_error(kind: str) -> str:
-    """The message for a kind Lore cannot add."""
-    return f"unknown kind {kind!r}: Lore adds {', '.join(f'`{k}`' for k in KINDS)} sources"
+    """The message for a kind Lore cannot add: unknown, or declared by a package that fails to load."""
+    catalog = installed_kinds()
+    if (broken := catalog.broken.get(kind)) is not None:
+        return (
+            f"kind {kind!r} cannot be used: its package {broken.package} failed to load ({broken.error}); "
+            f"Lore adds {catalog.names()} sources"
+        )
+    return f"unknown kind {kind!r}: Lore adds {catalog.names()} sources"
 
 
 def parse_every(text: str) -> int:
@@ -113,32 +118,22 @@ def parse_locations(text: str) -> list[str]:
     return list(dict.fromkeys(str(PurePosixPath(p)) for p in paths))
 
 
-def parse_urls(kind: str, text: str) -> list[str]:
-    """The locations of a kind other than files, one per line (commas also separate them): URLs, or
-    smb://server/share/folder shares (a UNC path `\\\\server\\share` is turned into one)."""
+def parse_addresses(kind: ConnectorKind, text: str) -> list[str]:
+    """The locations of a kind not located by local paths, one per line (commas also separate them): URLs,
+    or shares, as the kind normalises them (an SMB kind turns `\\\\server\\share` into smb://server/share)."""
     found = [p.strip() for line in text.splitlines() for p in line.split(",") if p.strip()]
-    if kind == SMB_KIND:
-        found = [_smb_url(p) for p in found]
-    elif kind != WEB_KIND:  # a web start URL's trailing slash names its folder; elsewhere it is noise
-        found = [p.rstrip("/") for p in found]
-    wrong = [why for p in found if (why := check_location(kind, p))]
+    if kind.normalise is not None:
+        found = [kind.normalise(p) for p in found]
+    wrong = [why for p in found if (why := kind.location_problem(p))]
     if wrong or not found:
-        raise ValueError("; ".join(wrong) or f"give {KINDS[kind].location_word}")
+        raise ValueError("; ".join(wrong) or f"give {kind.location_word}")
     return list(dict.fromkeys(found))
 
 
-def _smb_url(text: str) -> str:
-    if text.startswith("\\\\"):
-        return "smb://" + text[2:].replace("\\", "/").rstrip("/")
-    return text.rstrip("/")
-
-
-def parse_overrides(text: str, locations: list[str], kind: str = FILES_KIND) -> dict[str, list[str]]:
+def parse_overrides(text: str, locations: list[str]) -> dict[str, list[str]]:
     """`folder: access, access` lines -> prefix -> acl (a folder, a wiki namespace number, a URL path).
-    An absolute folder inside the only location is made relative to it (documents are named relative to
-    their folder)."""
-    if kind != FILES_KIND:
-        locations = []
+    An absolute folder inside the only one of `locations` (local folders) is made relative to it
+    (documents are named relative to their folder)."""
     overrides: dict[str, list[str]] = {}
     for line in text.splitlines():
         if not line.strip():
@@ -172,9 +167,10 @@ def source_from_fields(kind: str, values: dict[str, str], *, added_by: str) -> S
     """The source these form values describe; `FormError` lists every field that is wrong."""
     if kind not in KINDS:
         raise FormError({"kind": kind_error(kind)})
+    declared = KINDS[kind]
     errors: dict[str, str] = {}
-    text = {spec.name: (values.get(spec.name) or "").strip() for spec in KINDS[kind].fields}
-    for spec in KINDS[kind].fields:
+    text = {spec.name: (values.get(spec.name) or "").strip() for spec in declared.fields}
+    for spec in declared.fields:
         if not spec.optional and not text[spec.name]:
             errors[spec.name] = f"Required. {spec.hint}"
     source_id = text[ID].lower()
@@ -183,18 +179,19 @@ def source_from_fields(kind: str, values: dict[str, str], *, added_by: str) -> S
             f"invalid source id {text[ID]!r}: use 1-64 lower-case letters, digits, '.', '_' or '-', "
             "starting with a letter or digit (e.g. handbook)"
         )
-    if kind == FILES_KIND:
+    if declared.location_type == "path":
         locations = _check(errors, LOCATION, lambda: parse_locations(text[LOCATION]))
     else:
-        locations = _check(errors, LOCATION, lambda: parse_urls(kind, text[LOCATION]))
+        locations = _check(errors, LOCATION, lambda: parse_addresses(declared, text[LOCATION]))
     given = [a for a in text.get(ACCESS, "").split(",") if a.strip()]
     acl = _check(errors, ACCESS, lambda: parse_acl(given) if ACCESS in text else [])
-    options = {spec.name: text[spec.name] for spec in KINDS[kind].fields if spec.option}
+    options = {spec.name: text[spec.name] for spec in declared.fields if spec.option}
     every = _check(errors, EVERY, lambda: parse_every(text[EVERY]))
     credentials = _check(errors, CREDENTIALS, lambda: [parse_credentials(text.get(CREDENTIALS, ""))])
     ceiling = _check(errors, CEILING, lambda: [parse_ceiling(text.get(CEILING, ""))])
+    folders = locations if declared.location_type == "path" else []
     overrides = (
-        _check(errors, OVERRIDES, lambda: parse_overrides(text.get(OVERRIDES, ""), locations, kind))
+        _check(errors, OVERRIDES, lambda: parse_overrides(text.get(OVERRIDES, ""), folders or []))
         if locations is not None
         else None
     )

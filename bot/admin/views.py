@@ -17,7 +17,7 @@ from knowledge.access import Principal, intersect
 from knowledge.audit import AuditEntry
 from knowledge.index.base import Index, IndexUnavailable
 from knowledge.jobs import QueueStatus
-from knowledge.source_kinds import owns_access
+from knowledge.kinds.catalog import installed_kinds
 from knowledge.sources import Source, SourceRecord, SourceStatus
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,8 @@ async def known_to(
     holds something of it this person may read; if the index cannot tell, such a source is not shown."""
     shown = visible(records, principal)
     for record in records:
-        if record in shown or not owns_access(record.source.kind) or index is None:
+        kind = installed_kinds().get(record.source.kind)
+        if record in shown or kind is None or not kind.own_access or index is None:
             continue
         try:
             if await index.count(record.source.id, grants=principal.sorted()):
@@ -193,6 +194,9 @@ def sources_text(records: list[SourceRecord], now: float, *, admin: bool) -> str
     for r in records:
         if admin:
             lines.append(f"*{r.source.id}* · {health(r, now)}\n      {described(r.source)}")
+            missing = installed_kinds().missing(r.source.kind)
+            if installed_kinds().get(r.source.kind) is None and missing not in r.status.summary:
+                lines.append(f"      ⚠️ {escape(missing)}")  # before a sync says so
             if error := last_error(r.status):
                 lines.append(f"      {error}")
         else:

@@ -48,10 +48,10 @@ from ingestion.connectors.confluence_api import (
     absolute,
 )
 from ingestion.connectors.http import Http
+from ingestion.kinds.confluence import CONFLUENCE_KIND
 from knowledge.access import Directory
 from knowledge.hosts import HostGuard
 from knowledge.settings import Settings
-from knowledge.source_kinds import CONFLUENCE_KIND
 from knowledge.sources import Source
 
 log = logging.getLogger(__name__)

@@ -11,6 +11,9 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from ingestion.connectors.base import DocumentRef, ListingError, acl_by_prefix
+from ingestion.kinds.files import FILES_KIND
+from knowledge.settings import Settings
+from knowledge.sources import Source
 
 SHOWN_LINKS = 5  # links named in the note about links leading out of the source
 
@@ -28,7 +31,7 @@ class FilesConnector:
     folder that cannot be read are listed as failed entries (`DocumentRef.problem`): the listing goes on.
     """
 
-    kind = "files"
+    kind = FILES_KIND
 
     def __init__(
         self, roots: list[Path], acl: list[str], overrides: dict[str, list[str]] | None = None
@@ -37,6 +40,11 @@ class FilesConnector:
         self.acl = acl
         self.overrides = overrides or {}
         self.notes: list[str] = []  # set by each listing: the links left out
+
+    @classmethod
+    def from_source(cls, source: Source, settings: Settings) -> FilesConnector:
+        """The connector of a registered `files` source."""
+        return cls([Path(p) for p in source.location], source.access, source.overrides)
 
     def _walk(self, escaping: list[str]) -> Iterator[tuple[str, Path, str]]:
         """(doc id, path, problem) of every entry to list; links leading out of the roots go to `escaping`."""

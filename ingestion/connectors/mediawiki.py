@@ -38,9 +38,9 @@ from ingestion.connectors.mediawiki_api import (
     plain_title,
     read_parsed,
 )
+from ingestion.kinds.mediawiki import MEDIAWIKI_KIND
 from knowledge.hosts import HostGuard
 from knowledge.settings import Settings
-from knowledge.source_kinds import MEDIAWIKI_KIND
 from knowledge.sources import Source
 
 log = logging.getLogger(__name__)

@@ -34,6 +34,7 @@ from pydantic import BaseModel
 from ingestion.connectors.base import DocumentRef, ListingError
 from ingestion.connectors.smb_acl import DescriptorError, access_of, query_security, unmapped_readers
 from ingestion.connectors.smb_walk import ACCESS_DENIED, Found, walk
+from ingestion.kinds.smb import SMB_KIND
 from ingestion.parsing import SUPPORTED, readable_stem
 from knowledge.access import Directory
 from knowledge.settings import Settings
@@ -106,7 +107,7 @@ def parse_location(location: str) -> Share:
 class SmbConnector:
     """Every non-hidden file of one or more SMB shares, with access from the files' own DACLs."""
 
-    kind = "smb"
+    kind = SMB_KIND
 
     def __init__(
         self,

@@ -30,9 +30,9 @@ from ingestion.connectors.http import Http, HttpFailure
 from ingestion.connectors.web_crawl import Crawl, Page, Start, body_name
 from ingestion.connectors.web_fetch import RETRIES, get
 from ingestion.connectors.web_pages import extract, folder_of, is_html, normalise
+from ingestion.kinds.web import WEB_KIND
 from knowledge.hosts import HostGuard
 from knowledge.settings import Settings
-from knowledge.source_kinds import WEB_KIND
 from knowledge.sources import Source
 
 log = logging.getLogger(__name__)

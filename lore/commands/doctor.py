@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from knowledge.embedding.factory import open_model
 from knowledge.index.factory import open_index
+from knowledge.kinds.catalog import installed_kinds
 from knowledge.settings import Settings, mask_urls, unknown_names
 from knowledge.tokens import count_tokens
 
@@ -82,6 +83,7 @@ def probes(settings: Settings) -> list[tuple[str, Probe]]:
         ("parser", _parser),
         ("embeddings", _embeddings),
         ("index", _index),
+        ("kinds", _kinds),
     ]
     if settings.redis_url:
         found.append(("redis", _redis))
@@ -163,6 +165,22 @@ async def _index(settings: Settings) -> str:
         await index.close()
     where = settings.qdrant_url or f"Qdrant Edge at {settings.index_dir}"
     return f"{where}: {count} chunks"
+
+
+async def _kinds(settings: Settings) -> str:
+    """The kinds of source installed (entry points `lore.connectors`), and any that cannot be used."""
+    catalog = installed_kinds()
+    problems = [
+        f"kind {b.name!r} of {b.package} failed to load ({b.error}): fix or uninstall that package"
+        for b in catalog.broken.values()
+    ]
+    problems += catalog.clashes
+    if not catalog.kinds:
+        problems.append("no kind of source is installed: reinstall Lore (`make install`, pip install -e .)")
+    installed = ", ".join(catalog.kinds) or "none"
+    if problems:
+        raise Failed("; ".join(problems) + f" (installed and working: {installed})")
+    return installed
 
 
 async def _redis(settings: Settings) -> str:

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ingestion.connectors.base import ListingError
 from ingestion.connectors.files import FilesConnector
+from ingestion.kinds.files import FILES_KIND
 from ingestion.scheduler import status_from
 from ingestion.source_jobs import WorkerContext
 from ingestion.sync import SourceRemoved
@@ -23,7 +24,6 @@ from ingestion.sync_result import SyncResult
 from knowledge.access import parse_acl
 from knowledge.jobs import ALLOW_DELETES
 from knowledge.settings import Settings
-from knowledge.source_kinds import FILES_KIND
 from knowledge.sources import Source
 from lore.commands.host import Host, LocalHost
 

@@ -14,26 +14,30 @@ import time
 from contextlib import AsyncExitStack
 from typing import TextIO
 
-from bot.admin.source_input import fields_from_line, source_from_fields
+from bot.admin.source_input import CEILING_USAGE, fields_from_line, source_from_fields
 from knowledge.audit import AuditEntry, open_audit
 from knowledge.jobs import ALLOW_DELETES, DELETE, SYNC, JobRequest
 from knowledge.jobs_arq import ArqJobs
+from knowledge.kinds.catalog import KindCatalog, installed_kinds
 from knowledge.settings import Settings
 from knowledge.source_policy import refusals
 from knowledge.sources import Registry
 from lore.commands.host import Host, LocalHost
 
-USAGE = (
-    "usage: lore sources add files <id> <folder>[,<folder>…] access=public[,group:NAME] [every=1h]\n"
-    "       lore sources add smb <id> smb://server/share/folder user=ACCOUNT credentials=LORE_SECRET_X\n"
-    "       lore sources add mediawiki <id> https://wiki/w/api.php access=public [namespaces=0,4]\n"
-    "       lore sources add confluence <id> https://site.atlassian.net/wiki [user=EMAIL] "
-    "credentials=LORE_SECRET_X [spaces=KEY,…]\n"
-    "       lore sources add web <id> https://docs.example.com/guide/ access=public [max_pages=500]\n"
-    "       any kind also takes ceiling=group:NAME[,…]: no document readable beyond it\n"
-    "       lore sources sync <id> [--allow-deletes]\n"
-    "       (the same words as /lore add; see docs/admin-guide.md, Connectors)"
-)
+
+def usage(catalog: KindCatalog) -> str:
+    """The usage lines of `lore sources`: one `add` line per installed kind."""
+    adds = [f"lore sources add {k.name} {k.usage}" for k in catalog.kinds.values()]
+    return "\n".join(
+        [
+            "usage: " + (adds[0] if adds else "lore sources add <kind> <id> <location> …"),
+            *(f"       {line}" for line in adds[1:]),
+            f"       any kind also takes {CEILING_USAGE}: no document readable beyond it",
+            "       lore sources sync <id> [--allow-deletes]",
+            "       (the same words as /lore add; `lore doctor` lists the installed kinds; see "
+            "docs/admin-guide.md, Connectors)",
+        ]
+    )
 
 
 async def sources(args: argparse.Namespace, settings: Settings, host: Host | None = None) -> int:
@@ -51,7 +55,7 @@ async def sources(args: argparse.Namespace, settings: Settings, host: Host | Non
                 kind, values = fields_from_line(args.words)
                 source = source_from_fields(kind, values, added_by="cli")
             except ValueError as exc:  # FormError (a field) or the line itself
-                print(f"lore sources add: {exc}\n{USAGE}", file=err)
+                print(f"lore sources add: {exc}\n{usage(installed_kinds())}", file=err)
                 return 2
             if refused := refusals(source, settings, from_slack=False):
                 print(f"lore sources add: {'; '.join(refused.values())}", file=err)
@@ -95,9 +99,10 @@ async def _list(registry: Registry, out: TextIO) -> int:
         s = r.status
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.last_sync)) if s.last_sync else "never"
         health = "ok" if s.ok else ("failed" if s.ok is False else "-")
-        print(
-            f"{r.source.id}\t{s.state}\tlast sync {when}\t{health}\t{s.chunks} chunks\t{s.summary}", file=out
-        )
+        summary, missing = s.summary, installed_kinds().missing(r.source.kind)
+        if installed_kinds().get(r.source.kind) is None and missing not in summary:  # before a sync says so
+            summary = missing + (f" (last sync: {summary})" if summary else "")
+        print(f"{r.source.id}\t{s.state}\tlast sync {when}\t{health}\t{s.chunks} chunks\t{summary}", file=out)
     return 0
 
 

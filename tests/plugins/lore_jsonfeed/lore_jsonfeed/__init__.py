@@ -1,0 +1,1 @@
+"""A Lore connector package: articles of a JSON feed over HTTP (see kind.py and connector.py)."""
