@@ -83,13 +83,10 @@ class Storer:
     ) -> dict[str, list[float]]:
         """Vectors by text: those the index holds already (a document's unchanged chunks, or the same text
         anywhere, embedded on any worker, whatever its embedding cache holds), the rest from the model."""
-        known: dict[str, list[float]] = {}
-        for prepared, chunks in chunked:
-            if chunks:
-                texts = list(dict.fromkeys(c.embedding_text() for c in chunks))
-                known |= await self.index.stored_vectors(source_id, prepared.ref.doc_id, texts)
-        missing = list(dict.fromkeys(c.embedding_text() for _, chunks in chunked for c in chunks))
-        missing = [t for t in missing if t not in known]
+        texts = list(dict.fromkeys(c.embedding_text() for _, chunks in chunked for c in chunks))
+        docs = [prepared.ref.doc_id for prepared, chunks in chunked if chunks]
+        known = await self.index.stored_vectors(source_id, docs, texts) if texts else {}  # one call a group
+        missing = [t for t in texts if t not in known]
         if missing:
             known.update(zip(missing, await self.embedder.embed_passages(missing), strict=True))
         return known

@@ -78,12 +78,15 @@ class Index(Protocol):
     async def document_chunks(self, source_id: str, doc_id: str, grants: list[str]) -> list[Chunk]:
         """The chunks of one document visible to `grants`, in order."""
 
-    async def stored_vectors(self, source_id: str, doc_id: str, texts: list[str]) -> dict[str, list[float]]:
+    async def stored_vectors(
+        self, source_id: str, doc_id: str | list[str], texts: list[str]
+    ) -> dict[str, list[float]]:
         """The dense vectors already stored for any of `texts` (as the model saw them,
-        `Chunk.embedding_text`), from the document's own chunks or from any chunk in the index made from the
-        same text: a chunk text embedded once, by any worker, is not embedded again (a changed document's
-        unchanged chunks, a page copied into another source), whatever the worker's own cache holds. Not
-        for readers: no access filter, and only vectors come back."""
+        `Chunk.embedding_text`), from the document's (or the documents') own chunks or from any chunk in the
+        index made from the same text: a chunk text embedded once, by any worker, is not embedded again (a
+        changed document's unchanged chunks, a page copied into another source), whatever the worker's own
+        cache holds. A sync asks once for a group of documents. Not for readers: no access filter, and only
+        vectors come back."""
 
     async def chunk_ranges(self, ranges: list[ChunkRange], grants: list[str]) -> list[Chunk]:
         """The chunks of `ranges` that `grants` may read (any order), in one filtered call: the

@@ -92,13 +92,15 @@ class EdgeIndex:
         records = await self._run("reading a document", _scroll_all, shard, flt)
         return sorted((chunk_of(r.payload) for r in records), key=lambda c: c.chunk_no)
 
-    async def stored_vectors(self, source_id: str, doc_id: str, texts: list[str]) -> dict[str, list[float]]:
-        """The dense vectors stored for `texts`: in the document, or anywhere by the key of the text."""
+    async def stored_vectors(
+        self, source_id: str, doc_id: str | list[str], texts: list[str]
+    ) -> dict[str, list[float]]:
+        """The dense vectors stored for `texts`: in the document(s), or anywhere by the key of the text."""
         if not texts:
             return {}
         shard = await self._opened()
         same_text = qe.FieldCondition(key=TEXT_KEY, match=qe.MatchAny(any=[text_key(t) for t in texts]))
-        flt = qe.Filter(should=[_document_filter(source_id, doc_id), same_text])
+        flt = qe.Filter(should=[_documents_filter(source_id, doc_id), same_text])
         records = await self._run("reading stored vectors", _scroll_all, shard, flt, SCROLL_PAGE, True)
         wanted = set(texts)
         found: dict[str, list[float]] = {}
@@ -248,6 +250,14 @@ def _access_filter(grants: list[str], source_ids: list[str] | None = None) -> qe
 
 def _source_filter(source_id: str) -> qe.Filter:
     return qe.Filter(must=[qe.FieldCondition(key="source_id", match=qe.MatchValue(value=source_id))])
+
+
+def _documents_filter(source_id: str, doc_ids: str | list[str]) -> qe.Filter:
+    """The chunks of one document or of several of a source."""
+    if isinstance(doc_ids, str):
+        return _document_filter(source_id, doc_ids)
+    same_source = qe.FieldCondition(key="source_id", match=qe.MatchValue(value=source_id))
+    return qe.Filter(must=[same_source, qe.FieldCondition(key="doc_id", match=qe.MatchAny(any=doc_ids))])
 
 
 def _document_filter(

@@ -135,15 +135,17 @@ class ServerIndex:
             if offset is None:
                 return sorted(chunks, key=lambda c: c.chunk_no)
 
-    async def stored_vectors(self, source_id: str, doc_id: str, texts: list[str]) -> dict[str, list[float]]:
-        """The dense vectors stored for `texts`: in the document, or anywhere by the key of the text."""
+    async def stored_vectors(
+        self, source_id: str, doc_id: str | list[str], texts: list[str]
+    ) -> dict[str, list[float]]:
+        """The dense vectors stored for `texts`: in the document(s), or anywhere by the key of the text."""
         if not texts:
             return {}
         await self.ensure()
         same_text = models.FieldCondition(
             key=TEXT_KEY, match=models.MatchAny(any=[text_key(t) for t in texts])
         )
-        flt = models.Filter(should=[_document_filter(source_id, doc_id), same_text])
+        flt = models.Filter(should=[_documents_filter(source_id, doc_id), same_text])
         wanted = set(texts)
         found: dict[str, list[float]] = {}
         offset: models.ExtendedPointId | None = None
@@ -244,6 +246,15 @@ def _source_filter(source_id: str) -> models.Filter:
     return models.Filter(
         must=[models.FieldCondition(key="source_id", match=models.MatchValue(value=source_id))]
     )
+
+
+def _documents_filter(source_id: str, doc_ids: str | list[str]) -> models.Filter:
+    """The chunks of one document or of several of a source."""
+    if isinstance(doc_ids, str):
+        return _document_filter(source_id, doc_ids)
+    same_source = models.FieldCondition(key="source_id", match=models.MatchValue(value=source_id))
+    documents = models.FieldCondition(key="doc_id", match=models.MatchAny(any=doc_ids))
+    return models.Filter(must=[same_source, documents])
 
 
 def _document_filter(
