@@ -17,7 +17,7 @@ from pathlib import Path
 from knowledge.hosts import HostGuard
 from knowledge.kinds.catalog import installed_kinds
 from knowledge.settings import Settings
-from knowledge.sources import Source
+from knowledge.sources import Source, kind_warning
 
 SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
@@ -37,6 +37,8 @@ def refusals(source: Source, settings: Settings, *, from_slack: bool | None = No
     kind = installed_kinds().get(source.kind)
     if kind is None:  # not installed: nothing of it runs (its sync says why)
         return found
+    if source.unfit:  # stored, and its kind's rules have changed since: it is not synced as it is
+        found["kind"] = kind_warning(source) or source.unfit
     roots = settings.files_roots
     if kind.location_type == "path" and slack and (why := _outside_roots(source.location, roots)):
         found["location"] = why

@@ -15,110 +15,33 @@ import re
 from pathlib import Path
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from knowledge import keys
 from knowledge.access import parse_acl
+from knowledge.credentials import ENV_NAME as ENV_NAME
+from knowledge.credentials import Credentials as Credentials
+from knowledge.credentials import CredentialsError as CredentialsError
 from knowledge.kinds.catalog import installed_kinds
+from knowledge.kinds.contract import ConnectorKind
 from knowledge.kinds.remote import REMOTE_KIND as REMOTE_KIND
 from knowledge.kv.base import KeyValue
 from knowledge.kv.redis import RedisStore
-from knowledge.settings import SECRET_PREFIX, Settings
+from knowledge.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MAX_ERRORS = 10  # recent document errors kept on a source's status
 SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 DEFAULT_KIND = "files"  # the kind of a source stored without one (before there were other kinds)
-
-
-class CredentialsError(RuntimeError):
-    """A source's secret cannot be read; the message names the variable or file to set."""
-
-
-class Credentials(BaseModel):
-    """Where a source's secret is kept: an environment variable or a secret file. Never the secret itself."""
-
-    env: str | None = Field(
-        None, description=f"Name of an environment variable, e.g. {SECRET_PREFIX}CONFLUENCE_TOKEN."
-    )
-    file: str | None = Field(
-        None, description="Absolute path of a secret file inside LORE_SECRETS_DIR, e.g. /run/secrets/wiki."
-    )
-
-    @field_validator("env")
-    @classmethod
-    def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not ENV_NAME.match(value):
-            raise ValueError(
-                "credentials env must be the NAME of an environment variable (upper-case letters, digits "
-                f"and '_', e.g. {SECRET_PREFIX}CONFLUENCE_TOKEN), never the secret itself"
-            )
-        return value
-
-    @field_validator("file")
-    @classmethod
-    def _file_path(cls, value: str | None) -> str | None:
-        if value is not None and not Path(value).is_absolute():
-            raise ValueError(
-                f"credentials file must be an absolute path (e.g. /run/secrets/wiki), not {value!r}"
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Credentials:
-        if (self.env is None) == (self.file is None):
-            raise ValueError("credentials need exactly one of env (a variable name) or file (a secret file)")
-        return self
-
-    def refusal(self, secrets_dir: Path | None) -> str | None:
-        """Why Lore may not read this secret (a variable or file outside what the operator set aside for
-        sources), or None. Checked when a source is added and again whenever the secret is read."""
-        if self.env is not None:
-            if self.env.startswith(SECRET_PREFIX) and len(self.env) > len(SECRET_PREFIX):
-                return None
-            return (
-                f"credentials env {self.env} is not a source secret: sources may name only environment "
-                f"variables called {SECRET_PREFIX}… (never Lore's own keys); ask whoever runs Lore to set "
-                f"{SECRET_PREFIX}{self.env.removeprefix(SECRET_PREFIX) or 'NAME'} and name that"
-            )
-        if secrets_dir is None:
-            return (
-                "secret files are off: whoever runs Lore sets LORE_SECRETS_DIR to the folder of source "
-                f"secrets; or name an environment variable {SECRET_PREFIX}…"
-            )
-        folder = secrets_dir.resolve()
-        if not Path(str(self.file)).resolve().is_relative_to(folder):
-            return (
-                f"secret file {self.file} is outside LORE_SECRETS_DIR ({folder}): put it in that folder "
-                "(links out of it are not followed)"
-            )
-        return None
-
-    def resolve(self, secrets_dir: Path | None) -> str:
-        """The secret, read now; raises `CredentialsError` naming what to set when it is missing or when
-        it is not one Lore may read (see `refusal`). `secrets_dir` is LORE_SECRETS_DIR."""
-        if why := self.refusal(secrets_dir):
-            raise CredentialsError(why)
-        if self.env is not None:
-            value = os.environ.get(self.env, "")
-            if not value:
-                raise CredentialsError(
-                    f"environment variable {self.env} is not set: set it where Lore's sync worker runs"
-                )
-            return value
-        path = Path(str(self.file)).resolve()  # read where the check looked, not through a swapped link
-        try:
-            value = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise CredentialsError(
-                f"cannot read secret file {self.file} ({exc.strerror}): create it, readable by Lore's "
-                "sync worker"
-            ) from exc
-        if not value:
-            raise CredentialsError(f"secret file {self.file} is empty: put the secret in it")
-        return value
 
 
 class Source(BaseModel):
@@ -199,33 +122,68 @@ class Source(BaseModel):
             clean[prefix] = parse_acl(acl)
         return clean
 
+    _unfit: str | None = PrivateAttr(None)  # why a stored source no longer fits its kind's rules
+
+    @property
+    def unfit(self) -> str | None:
+        """Why this stored source no longer fits the rules of its kind (the kind's package was upgraded and
+        checks more, say), or None. Such a source still loads, with the others; it is not synced."""
+        return self._unfit
+
     @model_validator(mode="after")
-    def _fits_kind(self) -> Source:
+    def _fits_kind(self, info: ValidationInfo) -> Source:
         rules = installed_kinds().get(self.kind)
         if rules is None:  # a kind not installed (now) stays readable; syncing it fails with a clear status
             return self
-        wrong = [why for p in self.location if (why := rules.location_problem(p))]
-        if wrong:
-            raise ValueError("; ".join(wrong))
-        if rules.single_location and len(self.location) != 1:
-            raise ValueError(f"a {self.kind} source has one location: {rules.location_hint}")
-        if rules.own_access and self.access:
-            raise ValueError(
-                f"a {self.kind} source takes its access from the source's own permissions: give no access, "
-                "and map its accounts to Lore access in the directory file (LORE_DIRECTORY_FILE, accounts:)"
-            )
-        if not rules.own_access and not self.access:
-            raise ValueError(
-                f"no access given: a {self.kind} source needs access (public, group:NAME or user:EMAIL)"
-            )
-        if rules.credentials == "required" and self.credentials is None:
-            raise ValueError(f"a {self.kind} source needs credentials (where its secret is kept)")
-        if rules.credentials == "refused" and self.credentials is not None:
-            raise ValueError(f"a {self.kind} source takes no credentials")
-        if not rules.overrides and self.overrides:
-            raise ValueError(f"a {self.kind} source takes no overrides")
-        self.options = rules.check_options(self.options)
+        try:
+            self.options = _fitted(self, rules)
+        except ValueError as exc:
+            if not (info.context or {}).get(STORED):
+                raise
+            self._unfit = str(exc)  # one stored source that no longer fits costs that source only
         return self
+
+
+STORED = "stored"  # validation context of sources read back from a registry (`{STORED: True}`)
+
+
+def _fitted(source: Source, rules: ConnectorKind) -> dict[str, str]:
+    """The source's options checked by its kind's rules; ValueError says what does not fit and how."""
+    wrong = [why for p in source.location if (why := rules.location_problem(p))]
+    if wrong:
+        raise ValueError("; ".join(wrong))
+    if rules.single_location and len(source.location) != 1:
+        raise ValueError(f"a {source.kind} source has one location: {rules.location_hint}")
+    if rules.own_access and source.access:
+        raise ValueError(
+            f"a {source.kind} source takes its access from the source's own permissions: give no access, "
+            "and map its accounts to Lore access in the directory file (LORE_DIRECTORY_FILE, accounts:)"
+        )
+    if not rules.own_access and not source.access:
+        raise ValueError(
+            f"no access given: a {source.kind} source needs access (public, group:NAME or user:EMAIL)"
+        )
+    if rules.credentials == "required" and source.credentials is None:
+        raise ValueError(f"a {source.kind} source needs credentials (where its secret is kept)")
+    if rules.credentials == "refused" and source.credentials is not None:
+        raise ValueError(f"a {source.kind} source takes no credentials")
+    if not rules.overrides and source.overrides:
+        raise ValueError(f"a {source.kind} source takes no overrides")
+    return rules.check_options(source.options)
+
+
+def kind_warning(source: Source) -> str | None:
+    """What stops `source` from syncing because of its kind, before a sync says so: no installed package
+    declares the kind (or it fails to load), or the source no longer fits the kind's rules."""
+    kinds = installed_kinds()
+    if kinds.get(source.kind) is None:
+        return kinds.missing(source.kind)
+    if source.unfit:
+        return (
+            f"the source no longer fits the rules of kind {source.kind!r} ({source.unfit}): add it again "
+            "with the same id and fixed settings, or remove it"
+        )
+    return None
 
 
 class SourceStatus(BaseModel):
@@ -303,7 +261,8 @@ class FileRegistry:
     def _read(self) -> _RegistryFile:
         if not self.path.exists():
             return _RegistryFile()
-        return _RegistryFile.model_validate_json(self.path.read_text(encoding="utf-8"))
+        text = self.path.read_text(encoding="utf-8")
+        return _RegistryFile.model_validate_json(text, context={STORED: True})
 
     def _write(self, registry: _RegistryFile) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -360,7 +319,7 @@ class StoreRegistry:
     @staticmethod
     def _parse(source_id: str, text: str) -> SourceRecord | None:
         try:
-            return SourceRecord.model_validate_json(text)
+            return SourceRecord.model_validate_json(text, context={STORED: True})
         except ValidationError:
             log.error("registry entry %r in %s is unreadable; skipped", source_id, keys.sources())
             return None

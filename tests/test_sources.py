@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,10 +11,13 @@ import pytest
 import redis.asyncio as aioredis
 from pydantic import ValidationError
 
+from ingestion.connectors.base import ListingError
+from ingestion.connectors.registry import connector_for
 from knowledge import keys
 from knowledge.kv.memory import MemoryStore
 from knowledge.kv.redis import RedisStore
 from knowledge.settings import Settings
+from knowledge.source_policy import refusals
 from knowledge.sources import (
     MAX_ERRORS,
     Credentials,
@@ -210,3 +214,40 @@ def test_credentials_resolve_from_a_secret_file(tmp_path: Path) -> None:
     secret.write_text("\n")
     with pytest.raises(CredentialsError, match="is empty"):
         Credentials(file=str(secret)).resolve(tmp_path)
+
+
+async def store_raw(registry: Registry, record: dict[str, object]) -> None:
+    """Write a record as an earlier Lore (or a hand) left it, past today's checks."""
+    source = record["source"]
+    assert isinstance(source, dict)
+    if isinstance(registry, FileRegistry):
+        registry.path.parent.mkdir(parents=True, exist_ok=True)
+        registry.path.write_text(json.dumps({"sources": {source["id"]: record}}), encoding="utf-8")
+        return
+    assert isinstance(registry, StoreRegistry)
+    await registry.store.hset(keys.sources(), str(source["id"]), json.dumps(record))
+
+
+async def test_a_stored_source_that_no_longer_fits_its_kind_loads_and_is_held_back(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """A kind's rules may tighten (its package upgraded): a stored source that no longer fits still loads,
+    with the others, says why, and is not synced; a new source is still held to the rules."""
+    fits = {"id": "wiki", "kind": "mediawiki", "location": ["https://wiki.example.com/w/api.php"]}
+    record = {"source": {**fits, "access": ["public"], "options": {"namespaces": "main"}}}
+    await store_raw(registry, record)
+    await registry.put(wiki("handbook"))
+    stored = {r.source.id: r.source for r in await registry.all()}
+    assert sorted(stored) == ["handbook", "wiki"]
+    assert stored["wiki"].unfit is not None and "invalid namespaces 'main'" in stored["wiki"].unfit
+    assert stored["handbook"].unfit is None  # the control: a source that fits
+    settings = Settings(data_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]
+    assert "no longer fits the rules of kind 'mediawiki'" in refusals(stored["wiki"], settings)["kind"]
+    assert refusals(stored["handbook"], settings) == {}
+    with pytest.raises(ListingError, match="add it again with the same id"):
+        connector_for(stored["wiki"], settings)
+    await registry.record("wiki", SourceStatus(summary="wiki: listing failed"))
+    again = await registry.get("wiki")
+    assert again is not None and again.source.options == {"namespaces": "main"}  # kept as it was
+    with pytest.raises(ValidationError, match="invalid namespaces"):
+        Source.model_validate(record["source"])

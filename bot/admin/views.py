@@ -18,7 +18,7 @@ from knowledge.audit import AuditEntry
 from knowledge.index.base import Index, IndexUnavailable
 from knowledge.jobs import QueueStatus
 from knowledge.kinds.catalog import installed_kinds
-from knowledge.sources import Source, SourceRecord, SourceStatus
+from knowledge.sources import Source, SourceRecord, SourceStatus, kind_warning
 
 log = logging.getLogger(__name__)
 
@@ -194,9 +194,9 @@ def sources_text(records: list[SourceRecord], now: float, *, admin: bool) -> str
     for r in records:
         if admin:
             lines.append(f"*{r.source.id}* · {health(r, now)}\n      {described(r.source)}")
-            missing = installed_kinds().missing(r.source.kind)
-            if installed_kinds().get(r.source.kind) is None and missing not in r.status.summary:
-                lines.append(f"      ⚠️ {escape(missing)}")  # before a sync says so
+            warning = kind_warning(r.source)
+            if warning and warning not in r.status.summary:
+                lines.append(f"      ⚠️ {escape(warning)}")  # before a sync says so
             if error := last_error(r.status):
                 lines.append(f"      {error}")
         else:

@@ -21,7 +21,7 @@ from knowledge.jobs_arq import ArqJobs
 from knowledge.kinds.catalog import KindCatalog, installed_kinds
 from knowledge.settings import Settings
 from knowledge.source_policy import refusals
-from knowledge.sources import Registry
+from knowledge.sources import Registry, kind_warning
 from lore.commands.host import Host, LocalHost
 
 
@@ -99,9 +99,9 @@ async def _list(registry: Registry, out: TextIO) -> int:
         s = r.status
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.last_sync)) if s.last_sync else "never"
         health = "ok" if s.ok else ("failed" if s.ok is False else "-")
-        summary, missing = s.summary, installed_kinds().missing(r.source.kind)
-        if installed_kinds().get(r.source.kind) is None and missing not in summary:  # before a sync says so
-            summary = missing + (f" (last sync: {summary})" if summary else "")
+        summary, warning = s.summary, kind_warning(r.source)
+        if warning and warning not in summary:  # before a sync says so
+            summary = warning + (f" (last sync: {summary})" if summary else "")
         print(f"{r.source.id}\t{s.state}\tlast sync {when}\t{health}\t{s.chunks} chunks\t{summary}", file=out)
     return 0
 
