@@ -21,9 +21,9 @@ log = logging.getLogger(__name__)
 TICK = 30.0  # seconds between looks at what is due
 
 
-def status_from(result: SyncResult) -> SourceStatus:
+def status_from(result: SyncResult, indexed: int | None = None) -> SourceStatus:
     """The status a sync leaves on its source: counts, the summary line (with deletions the guard held
-    back, and how to confirm them) and the first document errors."""
+    back, and how to confirm them), the first document errors and the chunks now `indexed`."""
     return SourceStatus(
         last_sync=time.time(),
         ok=result.ok,
@@ -35,12 +35,13 @@ def status_from(result: SyncResult) -> SourceStatus:
         deleted=result.deleted,
         failed=result.failed,
         chunks=result.chunks,
+        indexed=indexed,
     )
 
 
-def listing_failed(error: ListingError) -> SourceStatus:
-    """The status of a sync whose listing failed: nothing was changed or pruned."""
-    return SourceStatus(last_sync=time.time(), ok=False, summary=f"listing failed: {error}")
+def listing_failed(error: ListingError, indexed: int | None = None) -> SourceStatus:
+    """The status of a sync whose listing failed: nothing was changed or pruned (`indexed` stays)."""
+    return SourceStatus(last_sync=time.time(), ok=False, summary=f"listing failed: {error}", indexed=indexed)
 
 
 class Scheduler:

@@ -167,7 +167,7 @@ async def _sync(
         return None  # run_sync removes what is left
     except Exception as exc:
         return await _sync_error(context, request, before, exc, attempt, retry, deadline.expired())
-    await context.registry.record(source.id, status_from(result))
+    await context.registry.record(source.id, status_from(result, chunks))
     count_sync(context.metrics, result)
     log.info("synced %s", result.line())
     await context.tell(request.requested_by, finished_text(result, chunks))
@@ -190,7 +190,7 @@ async def _sync_error(
         log.error("sync of %s stopped after %.0f s", source_id, context.job_timeout)
         limit = context.job_timeout
         reason = f"it took longer than {f'{limit / 3600:g} h' if limit >= 3600 else f'{limit:g} s'}; {kept}"
-        status = _failed(f"sync stopped: {reason}")
+        status = _failed(f"sync stopped: {reason}", await _indexed(context, source_id))
     elif isinstance(exc, RETRYABLE):
         delay = backoff(context, attempt) if retry and getattr(exc, "retryable", True) else None
         if delay is not None:
@@ -203,21 +203,33 @@ async def _sync_error(
             return delay
         log.error("sync of %s failed: %s", source_id, exc)
         if isinstance(exc, ListingError):  # nothing was listed, so nothing was pruned
-            status, reason = listing_failed(exc), f"{exc}; nothing was deleted"
+            indexed = await _indexed(context, source_id)
+            status, reason = listing_failed(exc, indexed), f"{exc}; nothing was deleted"
         else:
-            status, reason = _failed(f"sync failed: {exc}"), f"{exc}; {kept}"
+            indexed = await _indexed(context, source_id)
+            status, reason = _failed(f"sync failed: {exc}", indexed), f"{exc}; {kept}"
     else:  # a bug or an unexpected error: recorded, never silent
         log.error("sync of %s failed", source_id, exc_info=exc)
         reason = f"unexpected {type(exc).__name__} (details in the worker's log); {kept}"
-        status = _failed(f"sync failed: {reason}")
+        status = _failed(f"sync failed: {reason}", await _indexed(context, source_id))
     _count_failure(context.metrics, source_id, "timeout" if timed_out else "failed")
     await context.registry.record(source_id, status)
     await context.tell(request.requested_by, f"Sync of `{source_id}` failed: {escape(reason)}.")
     return None
 
 
-def _failed(summary: str) -> SourceStatus:
-    return SourceStatus(last_sync=time.time(), ok=False, summary=summary)
+def _failed(summary: str, indexed: int | None) -> SourceStatus:
+    """A failed sync's status; what it stored is kept (`indexed`: the chunks in the index now)."""
+    return SourceStatus(last_sync=time.time(), ok=False, summary=summary, indexed=indexed)
+
+
+async def _indexed(context: WorkerContext, source_id: str) -> int | None:
+    """The source's chunks in the index now, or None when the index cannot say (it may be what failed)."""
+    try:
+        return await context.engine.index.count(source_id)
+    except Exception as exc:  # the status is recorded all the same
+        log.warning("counting the chunks of %s failed: %s", source_id, exc)
+        return None
 
 
 def count_sync(metrics: Metrics, result: SyncResult) -> None:

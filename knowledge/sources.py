@@ -198,7 +198,17 @@ class SourceStatus(BaseModel):
     unchanged: int = 0
     deleted: int = 0
     failed: int = 0
-    chunks: int = 0
+    chunks: int = Field(0, description="Chunks the last sync wrote (0 when nothing changed).")
+    indexed: int | None = Field(
+        None, description="Chunks of the source in the index after its last sync; None: not counted."
+    )
+
+    @property
+    def in_index(self) -> int:
+        """What people read as the source's size: the index's count after the last sync (kept through a
+        failed sync, which removes nothing), else the chunks the last sync wrote."""
+        return self.chunks if self.indexed is None else self.indexed
+
     state: Literal["idle", "queued", "running"] = "idle"
 
     @field_validator("errors")

@@ -195,6 +195,27 @@ async def test_a_retryable_failure_is_retried_then_recorded_without_pruning(
 
 
 @pytest.mark.parametrize("kb", ["edge"], indirect=True)
+async def test_the_status_counts_the_sources_chunks_after_an_unchanged_or_failed_sync(
+    context: WorkerContext, jobs: ArqJobs, registry: StoreRegistry, folder: Path, redis: str
+) -> None:
+    """`lore sources list`, `/lore sources` and the removal's confirmation read `in_index`: the source's
+    chunks in the index, not what the last sync happened to write (0 when nothing changed)."""
+    await synced(context, jobs, registry, folder, redis)
+    chunks = await context.engine.index.count("wiki")
+    await jobs.request_sync(WIKI)
+    await work(context, redis)
+    record = await registry.get("wiki")
+    assert record is not None and (record.status.unchanged, record.status.chunks) == (3, 0)
+    assert record.status.in_index == chunks >= 3
+    await asyncio.to_thread(folder.rename, folder.with_name("unmounted"))  # the listing fails
+    await jobs.request_sync(WIKI)
+    await run_worker(context, redis, burst=True, handle_signals=False)
+    record = await registry.get("wiki")
+    assert record is not None and record.status.summary.startswith("listing failed:")
+    assert record.status.in_index == chunks == await context.engine.index.count("wiki")
+
+
+@pytest.mark.parametrize("kb", ["edge"], indirect=True)
 async def test_a_delete_job_removes_every_chunk_and_the_entry(
     context: WorkerContext, jobs: ArqJobs, registry: StoreRegistry, folder: Path, redis: str, told: Told
 ) -> None:

@@ -148,7 +148,7 @@ def health(record: SourceRecord, now: float) -> str:
     s = record.status
     counts = (
         f"{s.added} added, {s.updated} updated, {s.unchanged} unchanged, {s.deleted} deleted, "
-        f"{s.failed} failed · {s.chunks} chunks"
+        f"{s.failed} failed · {s.in_index} chunks"
     )
     parts = [s.state, f"last sync {ago(s.last_sync, now)}", outcome(s)]
     return " · ".join([*parts, counts] if s.last_sync is not None else parts)
@@ -326,7 +326,7 @@ def remove_blocks(record: SourceRecord) -> list[Block]:
     """The confirmation of `/lore remove`: what goes, and Confirm/Cancel buttons carrying the source id."""
     source = record.source
     text = (
-        f"Remove *{source.id}* ({described(source)})? Its {record.status.chunks} chunks are deleted from "
+        f"Remove *{source.id}* ({described(source)})? Its {record.status.in_index} chunks are deleted from "
         "the index and Lore stops syncing it. This cannot be undone."
     )
     confirm = _button("Remove", REMOVE_CONFIRM, source.id) | {"style": "danger"}

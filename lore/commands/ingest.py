@@ -72,7 +72,7 @@ async def ingest(args: argparse.Namespace, settings: Settings, host: Host | None
             return 1
         if record is None or args.replace:
             await registry.put(wanted)
-        await registry.record(wanted.id, status_from(result))
+        await registry.record(wanted.id, status_from(result, await context.engine.index.count(wanted.id)))
     _report(result, args.json, host.terminal.out, host.terminal.err)
     if result.held:
         again = shlex.join(["lore", "ingest", *args.paths, "--source", args.source])

@@ -102,7 +102,9 @@ async def _list(registry: Registry, out: TextIO) -> int:
         summary, warning = s.summary, kind_warning(r.source)
         if warning and warning not in summary:  # before a sync says so
             summary = warning + (f" (last sync: {summary})" if summary else "")
-        print(f"{r.source.id}\t{s.state}\tlast sync {when}\t{health}\t{s.chunks} chunks\t{summary}", file=out)
+        print(
+            f"{r.source.id}\t{s.state}\tlast sync {when}\t{health}\t{s.in_index} chunks\t{summary}", file=out
+        )
     return 0
 
 
