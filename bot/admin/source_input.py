@@ -58,7 +58,10 @@ def kind_error(kind: str) -> str:
             f"kind {kind!r} cannot be used: its package {broken.package} failed to load ({broken.error}); "
             f"Lore adds {catalog.names()} sources"
         )
-    return f"unknown kind {kind!r}: Lore adds {catalog.names()} sources"
+    return (
+        f"unknown kind {kind!r}: Lore adds {catalog.names()} sources; another kind is a connector package "
+        "installed where Lore runs (docs/writing-a-connector.md)"
+    )
 
 
 def parse_every(text: str) -> int:
