@@ -1,5 +1,6 @@
-"""Storing what a sync fetched and parsed: the chunks of several documents embedded in one batch, then each
-document written (its chunks replace the old ones in one step, then its state) while the next batch embeds.
+"""Storing what a sync fetched and parsed: the chunks of several documents embedded in one batch, then the
+group written (its documents' chunks replace the old ones in one index write, then their states in one state
+write) while the next batch embeds.
 
 Embedding dominates a sync, and the model is fastest on full batches: a document of one small chunk
 embedded alone would leave most of a batch empty. So documents are grouped up to `GROUP_CHUNKS` chunks;
@@ -52,7 +53,7 @@ class Embedded:
 
 
 class Storer:
-    """Embeds groups of documents and writes them one by one."""
+    """Embeds groups of documents and writes them."""
 
     def __init__(self, index: Index, embedder: Embedder, sparse: SparseEncoder, state: SyncState) -> None:
         self.index = index
@@ -91,46 +92,60 @@ class Storer:
             known.update(zip(missing, await self.embedder.embed_passages(missing), strict=True))
         return known
 
-    async def write(self, source_id: str, item: Embedded, old: DocState | None, result: SyncResult) -> None:
-        """Store one document: its chunks replace the old ones in one step, then its state (both finish even
-        if the sync is cancelled meanwhile)."""
-        ref, content_hash = item.prepared.ref, item.prepared.content_hash
-        if not content_hash or item.dense is None:
-            return  # failed (recorded): an older version (if any) stays, under the narrowed acl
-        if item.prepared.parsed is None:
-            assert old is not None
+    async def write(
+        self, source_id: str, group: list[Embedded], known: dict[str, DocState], result: SyncResult
+    ) -> None:
+        """Store a group's documents: their chunks replace the old ones in one index write, then their
+        states in one state write (each write finishes even if the sync is cancelled meanwhile). A document
+        whose content did not change gets its acl and version only; a failed one (recorded) nothing, so an
+        older version (if any) stays, under the narrowed acl."""
+        states: list[DocState] = []
+        fresh: list[Embedded] = []
+        for item in group:
+            ref = item.prepared.ref
+            if not item.prepared.content_hash or item.dense is None:
+                continue
+            if item.prepared.parsed is not None:
+                fresh.append(item)
+                continue
+            old = known[ref.doc_id]
             if sorted(old.acl) != sorted(ref.acl):
                 await finished(self.index.update_acl(source_id, ref.doc_id, ref.acl))
                 result.acl_updated += 1
             else:
                 result.unchanged += 1
-            await finished(
-                self.state.put(source_id, old.model_copy(update={"version": ref.version, "acl": ref.acl}))
+            states.append(old.model_copy(update={"version": ref.version, "acl": ref.acl}))
+        documents = await asyncio.to_thread(self._indexed, fresh)
+        if documents:
+            await finished(self.index.replace_documents(source_id, documents))
+        for item in fresh:
+            ref, chunks = item.prepared.ref, item.chunks
+            states.append(
+                DocState(
+                    doc_id=ref.doc_id,
+                    version=ref.version,
+                    content_hash=item.prepared.content_hash,
+                    acl=ref.acl,
+                    chunks=len(chunks),
+                    title=chunks[0].title if chunks else ref.title,
+                )
             )
-            return
-        chunks = item.chunks
-        sparse = await asyncio.to_thread(
-            lambda: [self.sparse.encode_fields(c.heading(), c.text) for c in chunks]
-        )
-        stored = [
-            IndexedChunk(chunk=c, dense=d, sparse=s)
-            for c, d, s in zip(chunks, item.dense, sparse, strict=True)
-        ]
-        await finished(self.index.replace_document(source_id, ref.doc_id, stored))
-        state = DocState(
-            doc_id=ref.doc_id,
-            version=ref.version,
-            content_hash=content_hash,
-            acl=ref.acl,
-            chunks=len(chunks),
-            title=chunks[0].title if chunks else ref.title,
-        )
-        await finished(self.state.put(source_id, state))
-        result.chunks += len(chunks)
-        if old is None:
-            result.added += 1
-        else:
-            result.updated += 1
+            result.chunks += len(chunks)
+            if ref.doc_id in known:
+                result.updated += 1
+            else:
+                result.added += 1
+        await finished(self.state.put_many(source_id, states))
+
+    def _indexed(self, fresh: list[Embedded]) -> dict[str, list[IndexedChunk]]:
+        """The chunks to store of each document, with their dense and sparse vectors (CPU: in a thread)."""
+        return {
+            item.prepared.ref.doc_id: [
+                IndexedChunk(chunk=c, dense=d, sparse=self.sparse.encode_fields(c.heading(), c.text))
+                for c, d in zip(item.chunks, item.dense or [], strict=True)
+            ]
+            for item in fresh
+        }
 
 
 def group_full(group: list[Prepared]) -> bool:

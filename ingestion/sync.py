@@ -7,14 +7,14 @@ its old and new acl until its new content is stored under the new acl, so a fetc
 fails can never leave the old, wider access in place. A source's ceiling bounds every acl. Then documents
 gone from the source are deleted, unless that would delete most of the source at once (the mass-deletion
 guard: an unmounted share looks exactly like that), and new or changed documents are fetched, parsed,
-chunked, embedded and stored. State is written per document after its chunks are stored, and always
-records the acl the index holds. A bad document is recorded and skipped; a failed listing prunes nothing.
+chunked, embedded and stored. State is written per group of documents after their chunks are stored, and
+always records the acl the index holds. A bad document is recorded and skipped; a failed listing prunes
+nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import tempfile
 import time
@@ -23,8 +23,7 @@ from pathlib import Path
 
 from ingestion.connectors.base import Connector, DocumentRef
 from ingestion.connectors.cache import ConnectorCache
-from ingestion.parse_pool import ParsePool
-from ingestion.parsing import ParseError
+from ingestion.parse_pool import ParseJob, ParsePool, too_large
 from ingestion.state import DocState, SyncState
 from ingestion.storing import AHEAD, IN_FLIGHT, Embedded, Prepared, Storer, group_full
 from ingestion.sync_result import DocError as DocError
@@ -38,7 +37,9 @@ from knowledge.sparse import SparseEncoder
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]
-Registered = Callable[[], Awaitable[bool]]  # is the source still registered? (asked after each document)
+READ_BATCH = 16  # small documents hashed and parsed in one call to the parser process
+READ_BATCH_BYTES = 1 << 20  # ... as long as they add up to less than this
+Registered = Callable[[], Awaitable[bool]]  # is the source still registered? (asked after each group)
 
 
 class SourceRemoved(Exception):
@@ -82,7 +83,7 @@ class SyncEngine:
         """One incremental sync of `source_id`; the listing must succeed before anything is pruned.
 
         `ceiling` bounds every document's acl (`Source.ceiling`); `allow_deletes` lets a sync delete what
-        the mass-deletion guard would hold back; `registered` is asked after each stored document, and a
+        the mass-deletion guard would hold back; `registered` is asked after each stored group, and a
         False stops the sync with `SourceRemoved`.
         """
         started = time.perf_counter()
@@ -183,7 +184,7 @@ class SyncEngine:
         registered: Registered | None,
     ) -> None:
         """Three stages at once: fetch and parse ahead, embed several documents' chunks in one call, and
-        write each document (index, then state) while the next groups embed (ingestion/storing.py). Up to
+        write each group (index, then state) while the next groups embed (ingestion/storing.py). Up to
         `IN_FLIGHT` groups are handed to the embedder at once, so that the model always has the next batch
         waiting: between two groups it would otherwise idle while the index is asked for known vectors and
         the embedding cache is read and written."""
@@ -195,8 +196,16 @@ class SyncEngine:
             # The end mark goes in when production ends or fails, not when it is cancelled: then the
             # consumer has stopped, and a full queue would keep the mark (and this task) waiting forever.
             try:
+                batch: list[tuple[DocumentRef, Path | None]] = []
                 for ref in todo:
-                    await parsed.put(await self._prepare(source_id, connector, ref, known, workdir, result))
+                    path = await self._fetch(connector, ref, workdir, result)
+                    batch.append((ref, path))
+                    if _batch_full(batch, workdir):
+                        for item in await self._read(batch, known, workdir, result):
+                            await parsed.put(item)
+                        batch = []
+                for item in await self._read(batch, known, workdir, result):
+                    await parsed.put(item)
             except Exception:
                 await parsed.put(None)
                 raise
@@ -225,14 +234,13 @@ class SyncEngine:
             while (task := await embedding.get()) is not None:
                 group = await task
                 slots.release()
+                await self.storer.write(source_id, group, known, result)
                 for item in group:
-                    ref = item.prepared.ref
-                    await self.storer.write(source_id, item, known.get(ref.doc_id), result)
                     done += 1
                     if progress:
-                        progress(done, len(todo), ref.doc_id)
-                    if registered is not None and not await registered():
-                        raise SourceRemoved(source_id)
+                        progress(done, len(todo), item.prepared.ref.doc_id)
+                if registered is not None and not await registered():
+                    raise SourceRemoved(source_id)
             for stage in stages:  # what stopped a stage early (a bug, say) is raised, never swallowed
                 await stage
         finally:
@@ -246,59 +254,57 @@ class SyncEngine:
                     waiting.append(left)
             await asyncio.gather(*waiting, return_exceptions=True)
 
-    async def _prepare(
+    async def _fetch(
+        self, connector: Connector, ref: DocumentRef, workdir: Path, result: SyncResult
+    ) -> Path | None:
+        """The fetched document's file; None when it cannot be fetched (recorded)."""
+        if ref.size is not None and ref.size > self.limits.max_bytes:
+            _fail(result, ref, too_large(ref.size, self.limits.max_bytes))
+            return None
+        try:
+            return await connector.fetch(ref, workdir)
+        except ValueError as exc:  # too large, found out while fetching
+            _fail(result, ref, str(exc))
+        except OSError as exc:
+            _fail(result, ref, f"cannot fetch: {exc.strerror or exc}")
+        return None
+
+    async def _read(
         self,
-        source_id: str,
-        connector: Connector,
-        ref: DocumentRef,
+        batch: list[tuple[DocumentRef, Path | None]],
         known: dict[str, DocState],
         workdir: Path,
         result: SyncResult,
-    ) -> Prepared:
-        """Fetch and parse one document; no parse when its content did not change (or it failed)."""
-        if ref.size is not None and ref.size > self.limits.max_bytes:
-            _fail(result, ref, _too_large(ref.size, self.limits.max_bytes))
-            return Prepared(ref, "", None)
+    ) -> list[Prepared]:
+        """Hash and parse a batch of fetched documents in one call to the parser; no parse for a document
+        whose content did not change, or that failed (recorded)."""
+        fetched = [(ref, path) for ref, path in batch if path is not None]
         try:
-            path = await connector.fetch(ref, workdir)
-        except ValueError as exc:  # too large, found out while fetching
-            _fail(result, ref, str(exc))
-            return Prepared(ref, "", None)
-        except OSError as exc:
-            _fail(result, ref, f"cannot fetch: {exc.strerror or exc}")
-            return Prepared(ref, "", None)
-        try:
-            return await self._read(ref, path, known, result)
-        finally:  # a copy the connector made is not kept: a big share must not fill the temp disk
-            if path.is_relative_to(workdir):
-                await asyncio.to_thread(path.unlink, True)
-
-    async def _read(
-        self, ref: DocumentRef, path: Path, known: dict[str, DocState], result: SyncResult
-    ) -> Prepared:
-        """Hash and parse a fetched document; no parse when its content did not change (or it failed)."""
-        try:
-            content_hash = await asyncio.to_thread(_hash_file, path, self.limits.max_bytes)
-        except ValueError as exc:  # too large, found out after fetching
-            _fail(result, ref, str(exc))
-            return Prepared(ref, "", None)
-        except OSError as exc:
-            _fail(result, ref, f"cannot fetch: {exc.strerror or exc}")
-            return Prepared(ref, "", None)
-        old = known.get(ref.doc_id)
-        if old is not None and old.content_hash == content_hash:
-            return Prepared(ref, content_hash, None)  # touched, not changed: nothing to parse or embed
-        try:
-            parsed = await self.parser.parse(
-                path,
-                max_bytes=self.limits.max_bytes,
-                size=self.limits.chunk_size,
-                overlap=self.limits.chunk_overlap,
+            outcomes = (
+                await self.parser.read(
+                    [ParseJob(path=str(path), known_hash=_known_hash(known, ref)) for ref, path in fetched],
+                    max_bytes=self.limits.max_bytes,
+                    size=self.limits.chunk_size,
+                    overlap=self.limits.chunk_overlap,
+                )
+                if fetched
+                else []
             )
-        except ParseError as exc:
-            _fail(result, ref, exc.reason)
-            return Prepared(ref, "", None)
-        return Prepared(ref, content_hash, parsed)
+        finally:  # a copy the connector made is not kept: a big share must not fill the temp disk
+            for _, path in fetched:
+                if path.is_relative_to(workdir):
+                    await asyncio.to_thread(path.unlink, True)
+        read = {ref.doc_id: outcome for (ref, _), outcome in zip(fetched, outcomes, strict=True)}
+        prepared = []
+        for ref, _ in batch:
+            outcome = read.get(ref.doc_id)
+            if outcome is None or outcome.error is not None:
+                if outcome is not None:
+                    _fail(result, ref, outcome.error or "")
+                prepared.append(Prepared(ref, "", None))
+            else:
+                prepared.append(Prepared(ref, outcome.content_hash, outcome.parsed))
+        return prepared
 
     async def remove_source(self, source_id: str) -> None:
         """Delete every chunk and all state of a source, its connector's cache too (each write finishes even
@@ -316,19 +322,22 @@ def _bounded(ref: DocumentRef, ceiling: list[str] | None) -> DocumentRef:
     return ref.model_copy(update={"acl": intersect(ref.acl, ceiling)})
 
 
-def _hash_file(path: Path, max_bytes: int) -> str:
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise ValueError(_too_large(size, max_bytes))
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _known_hash(known: dict[str, DocState], ref: DocumentRef) -> str | None:
+    old = known.get(ref.doc_id)
+    return old.content_hash if old is not None else None
 
 
-def _too_large(size: int, limit: int) -> str:
-    return f"file too large ({size / 1e6:.1f} MB > {limit / 1e6:.0f} MB limit, LORE_MAX_FILE_MB)"
+def _batch_full(batch: list[tuple[DocumentRef, Path | None]], workdir: Path) -> bool:
+    """True when the fetched documents should be read now: a batch is full (`READ_BATCH` documents, or
+    `READ_BATCH_BYTES`), holds a document of unknown size, or the last fetch made a copy (a copy is gone
+    before the next download)."""
+    ref, path = batch[-1]
+    return (
+        len(batch) >= READ_BATCH
+        or ref.size is None
+        or sum(r.size or 0 for r, _ in batch) >= READ_BATCH_BYTES
+        or (path is not None and path.is_relative_to(workdir))
+    )
 
 
 def _fail(result: SyncResult, ref: DocumentRef, reason: str) -> None:

@@ -176,7 +176,7 @@ async def test_a_sync_stopped_while_its_pipeline_is_full_ends_at_once(
 
 
 class HeldWrites:
-    """The index, except that storing a document happens in a thread that waits for `go`: like Qdrant
+    """The index, except that storing documents happens in a thread that waits for `go`: like Qdrant
     Edge's writes, which run in a thread that a cancelled caller does not stop."""
 
     def __init__(self, inner: Index) -> None:
@@ -186,14 +186,14 @@ class HeldWrites:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    async def replace_document(self, source_id: str, doc_id: str, chunks: list[Any]) -> None:
+    async def replace_documents(self, source_id: str, documents: dict[str, list[Any]]) -> None:
         loop = asyncio.get_running_loop()
 
         def write() -> None:
             self.entered.set()
             self.go.wait(30)
             asyncio.run_coroutine_threadsafe(
-                self.inner.replace_document(source_id, doc_id, chunks), loop
+                self.inner.replace_documents(source_id, documents), loop
             ).result()
             self.landed.set()
 

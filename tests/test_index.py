@@ -106,6 +106,24 @@ async def test_replace_shrinks_a_document(index: Index) -> None:
     assert [(c.chunk_no, c.text) for c in stored] == [(0, "new 0"), (1, "new 1")]
 
 
+async def test_replacing_several_documents_at_once_shrinks_each_and_spares_the_rest(index: Index) -> None:
+    for doc_id, n in (("a", 5), ("b", 3), ("c", 2), ("d", 2)):
+        await index.replace_document("wiki", doc_id, chunks(doc_id, n, text="old"))
+    await index.replace_document("other", "a", chunks("a", 4, source_id="other"))
+    await index.replace_documents(
+        "wiki", {"a": chunks("a", 2, text="new"), "b": chunks("b", 4, text="new"), "c": []}
+    )
+    assert [c.text for c in await index.document_chunks("wiki", "a", ["public"])] == ["new 0", "new 1"]
+    assert [c.text for c in await index.document_chunks("wiki", "b", ["public"])] == [
+        f"new {i}" for i in range(4)
+    ]
+    assert await index.document_chunks("wiki", "c", ["public"]) == []
+    assert len(await index.document_chunks("wiki", "d", ["public"])) == 2  # not in the call: untouched
+    assert await index.count("other") == 4  # the same document id in another source: untouched
+    with pytest.raises(ValueError):
+        await index.replace_documents("wiki", {"a": chunks("a", 1), "b": chunks("a", 1)})
+
+
 async def test_replace_with_no_chunks_deletes(index: Index) -> None:
     await index.replace_document("wiki", "a", chunks("a", 3))
     await index.replace_document("wiki", "a", [])

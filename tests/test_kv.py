@@ -146,3 +146,11 @@ async def test_open_store_is_redis_with_redis_url(settings: Settings, redis_url:
     assert isinstance(store, RedisStore)
     await store.ping()
     await store.close()
+
+
+async def test_hset_many_sets_several_fields_and_keeps_the_others(store: KeyValue) -> None:
+    await store.hset("h", "a", "1")
+    await store.hset_many("h", {"b": "2", "c": "3"})
+    await store.hset_many("h", {"a": "9"})
+    await store.hset_many("h", {})
+    assert await store.hgetall("h") == {"a": "9", "b": "2", "c": "3"}

@@ -82,7 +82,7 @@ async def synced(settings: Settings, index: Index, embedder: Embedder, source: S
 
 
 class AskingWhileWriting:
-    """The rebuild's new index, asking the live one a question before each document it writes."""
+    """The rebuild's new index, asking the live one a question for each document before writing it."""
 
     def __init__(self, index: Index, ask: Callable[[], Awaitable[None]]) -> None:
         self._index = index
@@ -91,9 +91,10 @@ class AskingWhileWriting:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._index, name)
 
-    async def replace_document(self, source_id: str, doc_id: str, chunks: list[IndexedChunk]) -> None:
-        await self._ask()
-        await self._index.replace_document(source_id, doc_id, chunks)
+    async def replace_documents(self, source_id: str, documents: dict[str, list[IndexedChunk]]) -> None:
+        for _ in documents:
+            await self._ask()
+        await self._index.replace_documents(source_id, documents)
 
 
 async def test_the_alias_moves_to_the_rebuilt_collection_while_answers_go_on(

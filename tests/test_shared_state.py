@@ -61,6 +61,20 @@ async def test_the_shared_state_keeps_documents_per_source(store: KeyValue) -> N
     assert await state.sources() == ["wiki"] and await state.documents("share") == {}
 
 
+@pytest.mark.parametrize("backend", ["file", "shared"])
+async def test_a_group_of_documents_is_recorded_in_one_write(
+    backend: str, store: KeyValue, tmp_path: Path
+) -> None:
+    state = FileSyncState(tmp_path / "state.sqlite") if backend == "file" else SharedSyncState(store)
+    await state.put("wiki", doc("a"))
+    await state.put_many("wiki", [doc("a", "v2"), doc("b"), doc("c")])
+    await state.put_many("wiki", [])
+    found = await state.documents("wiki")
+    assert {d: s.version for d, s in found.items()} == {"a": "v2", "b": "v1", "c": "v1"}
+    assert await state.sources() == ["wiki"]
+    await state.close()
+
+
 async def test_a_rebuilds_state_replaces_the_shared_one(store: KeyValue, tmp_path: Path) -> None:
     built = FileSyncState(tmp_path / "rebuilt.sqlite")  # what `lore reindex` filled
     await built.put("wiki", doc("a", "v2"))

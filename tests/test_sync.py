@@ -1,4 +1,5 @@
 import asyncio
+import os
 import zipfile
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import pytest
 from bench.hash_embedder import HashEmbedder
 from ingestion.connectors.base import DocumentRef, ListingError
 from ingestion.connectors.files import FilesConnector
-from ingestion.parse_pool import ParsePool
+from ingestion.parse_pool import ParseJob, ParseOutcome, ParsePool
 from ingestion.parsing import ParseError
 from ingestion.state import SyncState
 from ingestion.sync import SyncEngine
@@ -165,6 +166,54 @@ async def test_parser_process_is_killed_on_timeout_and_replaced(folder: Path) ->
         assert parsed.title == "Leave" and "sixteen weeks" in parsed.drafts[0].text
     finally:
         await pool.close()
+
+
+async def test_a_batch_that_hangs_is_read_again_one_file_at_a_time(folder: Path) -> None:
+    pipe = folder / "pipe.md"
+    os.mkfifo(pipe)  # opening it blocks forever: a file whose read hangs
+    pool = ParsePool(workers=1, timeout=60)
+    try:
+        await pool.parse(folder / "leave.md", max_bytes=10**6, size=256, overlap=32)  # the process is up
+        pool.timeout = 5
+        jobs = [ParseJob(path=str(folder / name)) for name in ("leave.md", "pipe.md", "travel.md")]
+        leave, hung, travel = await pool.read(jobs, max_bytes=10**6, size=256, overlap=32)
+        assert hung.error is not None and "LORE_PARSE_TIMEOUT" in hung.error and hung.parsed is None
+        assert leave.parsed is not None and "sixteen weeks" in leave.parsed.drafts[0].text
+        assert travel.parsed is not None and travel.parsed.title == "Travel"
+        known = ParseJob(path=str(folder / "leave.md"), known_hash=leave.content_hash)
+        [unchanged] = await pool.read([known], max_bytes=10**6, size=256, overlap=32)
+        assert (unchanged.content_hash, unchanged.parsed) == (leave.content_hash, None)
+    finally:
+        await pool.close()
+
+
+class CountingPool(ParsePool):
+    """A parser pool that counts its calls and the files of each."""
+
+    def __init__(self) -> None:
+        super().__init__(workers=0)
+        self.batches: list[int] = []
+
+    async def read(self, jobs: list[ParseJob], **limits: int) -> list[ParseOutcome]:
+        self.batches.append(len(jobs))
+        return await super().read(jobs, **limits)
+
+
+async def test_small_local_files_are_parsed_together(kb: Knowledge, state: SyncState, tmp_path: Path) -> None:
+    notes = {f"note-{n:02d}.md": f"# Note {n}\n\nRoom {n} is on floor {n % 5}.\n" for n in range(40)}
+    folder = write_pages(tmp_path / "notes", notes)
+    pool = CountingPool()
+    engine = engine_over(kb.settings, kb.index, kb.embedder, pool, state)
+    result = await engine.sync("notes", files(folder))
+    assert (result.added, result.failed) == (40, 0) and sum(pool.batches) == 40
+    assert len(pool.batches) < 10  # one call per file would be 40
+    downloaded = CountingPool()
+    engine = engine_over(kb.settings, kb.index, kb.embedder, downloaded, state)
+    (folder / "note-03.md").write_text("# Note 3\n\nRoom 3 moved to floor 9.\n", encoding="utf-8")
+    (folder / "note-04.md").write_text("# Note 4\n\nRoom 4 moved to floor 9.\n", encoding="utf-8")
+    result = await engine.sync("notes", CopyingConnector(folder))
+    assert (result.updated, result.unchanged) == (2, 38)
+    assert downloaded.batches == [1, 1]  # a download is read (and its copy deleted) before the next
 
 
 class CopyingConnector(FilesConnector):

@@ -36,6 +36,10 @@ class SyncState(Protocol):
         """Record a document as stored."""
         ...
 
+    async def put_many(self, source_id: str, states: list[DocState]) -> None:
+        """Record several documents as stored, in one write (a sync's group)."""
+        ...
+
     async def delete(self, source_id: str, doc_id: str | None = None) -> None:
         """Forget one document, or a whole source."""
         ...

@@ -42,8 +42,15 @@ class SharedSyncState:
 
     async def put(self, source_id: str, state: DocState) -> None:
         """Record a document as stored."""
+        await self.put_many(source_id, [state])
+
+    async def put_many(self, source_id: str, states: list[DocState]) -> None:
+        """Record several documents as stored, in one command."""
+        if not states:
+            return
         await self.store.hset(keys.sync_state_sources(), source_id, "1")
-        await self.store.hset(keys.sync_state(source_id), state.doc_id, state.model_dump_json())
+        fields = {state.doc_id: state.model_dump_json() for state in states}
+        await self.store.hset_many(keys.sync_state(source_id), fields)
 
     async def delete(self, source_id: str, doc_id: str | None = None) -> None:
         """Forget one document, or a whole source."""

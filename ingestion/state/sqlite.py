@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 from ingestion.state.model import DocState
+from knowledge.sqlite_tx import transaction
 
 
 class FileSyncState:
@@ -33,16 +34,19 @@ class FileSyncState:
         """Every document stored for a source."""
         return await asyncio.to_thread(self._all, source_id)
 
-    def _put(self, source_id: str, state: DocState) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO docs VALUES (?, ?, ?)",
-                (source_id, state.doc_id, state.model_dump_json()),
-            )
+    def _put(self, source_id: str, states: list[DocState]) -> None:
+        rows = [(source_id, state.doc_id, state.model_dump_json()) for state in states]
+        with self._lock, transaction(self._db):
+            self._db.executemany("INSERT OR REPLACE INTO docs VALUES (?, ?, ?)", rows)
 
     async def put(self, source_id: str, state: DocState) -> None:
         """Record a document as stored."""
-        await asyncio.to_thread(self._put, source_id, state)
+        await asyncio.to_thread(self._put, source_id, [state])
+
+    async def put_many(self, source_id: str, states: list[DocState]) -> None:
+        """Record several documents as stored, in one transaction."""
+        if states:
+            await asyncio.to_thread(self._put, source_id, states)
 
     def _delete(self, source_id: str, doc_id: str | None) -> None:
         with self._lock:
@@ -67,14 +71,9 @@ class FileSyncState:
         with self._lock:
             self._db.execute("ATTACH DATABASE ? AS fresh", (str(other),))
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
+                with transaction(self._db, "BEGIN IMMEDIATE"):
                     self._db.execute("DELETE FROM docs")
                     self._db.execute("INSERT INTO docs SELECT source_id, doc_id, state FROM fresh.docs")
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
             finally:
                 self._db.execute("DETACH DATABASE fresh")
 

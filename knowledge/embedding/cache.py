@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from knowledge.embedding.base import Embedder
+from knowledge.sqlite_tx import transaction
 
 
 class EmbeddingCache:
@@ -48,9 +49,9 @@ class EmbeddingCache:
         return found
 
     def put_many(self, items: dict[bytes, list[float]]) -> None:
-        """Store vectors."""
+        """Store vectors, in one transaction (not one commit per vector)."""
         rows = [(k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items.items()]
-        with self._lock:
+        with self._lock, transaction(self._db):
             self._db.executemany("INSERT OR REPLACE INTO vectors (key, vector) VALUES (?, ?)", rows)
 
     def close(self) -> None:

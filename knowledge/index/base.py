@@ -63,6 +63,10 @@ class Index(Protocol):
     async def replace_document(self, source_id: str, doc_id: str, chunks: list[IndexedChunk]) -> None:
         """Store `chunks` as the whole of the document, removing any chunk of it not among them."""
 
+    async def replace_documents(self, source_id: str, documents: dict[str, list[IndexedChunk]]) -> None:
+        """`replace_document` for several documents of one source in one write (a sync's group): every
+        document's chunks are stored first, then each one's chunks numbered past them are removed."""
+
     async def update_acl(self, source_id: str, doc_id: str, acl: list[str]) -> None:
         """Set a new acl on every chunk of a document, without touching vectors."""
 

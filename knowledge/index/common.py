@@ -23,6 +23,14 @@ def check_document(source_id: str, doc_id: str, chunks: list[IndexedChunk]) -> N
             raise ValueError(f"chunks of {source_id}:{doc_id} must be numbered 0..{len(chunks) - 1}")
 
 
+def by_chunk_count(documents: dict[str, list[IndexedChunk]]) -> dict[int, list[str]]:
+    """Document ids by their number of chunks (a group's stale chunks are removed one count at a time)."""
+    counts: dict[int, list[str]] = {}
+    for doc_id, chunks in documents.items():
+        counts.setdefault(len(chunks), []).append(doc_id)
+    return counts
+
+
 def range_ids(ranges: list[ChunkRange]) -> list[str]:
     """The point ids of every chunk in `ranges`, each once (ids are derived from the chunk numbers)."""
     ids = (point_id(r.source_id, r.doc_id, no) for r in ranges for no in r.numbers())

@@ -23,7 +23,15 @@ from knowledge.index.base import (
     HybridQuery,
     IndexUnavailable,
 )
-from knowledge.index.common import SCROLL_PAGE, check_document, chunk_of, payload, range_ids, text_key
+from knowledge.index.common import (
+    SCROLL_PAGE,
+    by_chunk_count,
+    check_document,
+    chunk_of,
+    payload,
+    range_ids,
+    text_key,
+)
 from knowledge.models import Chunk, IndexedChunk, ScoredChunk
 
 T = TypeVar("T")
@@ -57,11 +65,19 @@ class EdgeIndex:
 
     async def replace_document(self, source_id: str, doc_id: str, chunks: list[IndexedChunk]) -> None:
         """Upsert the chunks first, then drop the document's chunks numbered past them (never a hole)."""
-        check_document(source_id, doc_id, chunks)
-        if chunks:
-            await self._update(qe.UpdateOperation.upsert_points([_point(c) for c in chunks]))
-        stale = _document_filter(source_id, doc_id, from_chunk=len(chunks))
-        await self._update(qe.UpdateOperation.delete_points_by_filter(stale))
+        await self.replace_documents(source_id, {doc_id: chunks})
+
+    async def replace_documents(self, source_id: str, documents: dict[str, list[IndexedChunk]]) -> None:
+        """Upsert every document's chunks in one write, then drop each one's chunks numbered past them."""
+        for doc_id, chunks in documents.items():
+            check_document(source_id, doc_id, chunks)
+        points = [_point(c) for chunks in documents.values() for c in chunks]
+        if points:
+            await self._update(qe.UpdateOperation.upsert_points(points))
+        if documents:
+            await self._update(
+                qe.UpdateOperation.delete_points_by_filter(_stale_filter(source_id, documents))
+            )
 
     async def update_acl(self, source_id: str, doc_id: str, acl: list[str]) -> None:
         """Set a new acl on every chunk of a document, without touching vectors."""
@@ -260,15 +276,27 @@ def _documents_filter(source_id: str, doc_ids: str | list[str]) -> qe.Filter:
     return qe.Filter(must=[same_source, qe.FieldCondition(key="doc_id", match=qe.MatchAny(any=doc_ids))])
 
 
-def _document_filter(
-    source_id: str, doc_id: str, *, from_chunk: int | None = None, grants: list[str] | None = None
-) -> qe.Filter:
+def _stale_filter(source_id: str, documents: dict[str, list[IndexedChunk]]) -> qe.Filter:
+    """The chunks of `documents` numbered past their new ones: one clause per chunk count."""
+    clauses: list[qe.ConditionType] = [
+        qe.Filter(
+            must=[
+                qe.FieldCondition(key="doc_id", match=qe.MatchAny(any=doc_ids)),
+                qe.FieldCondition(key="chunk_no", range=qe.RangeFloat(gte=count)),
+            ]
+        )
+        for count, doc_ids in sorted(by_chunk_count(documents).items())
+    ]
+    return qe.Filter(
+        must=[qe.FieldCondition(key="source_id", match=qe.MatchValue(value=source_id))], should=clauses
+    )
+
+
+def _document_filter(source_id: str, doc_id: str, *, grants: list[str] | None = None) -> qe.Filter:
     must: list[qe.ConditionType] = [
         qe.FieldCondition(key="source_id", match=qe.MatchValue(value=source_id)),
         qe.FieldCondition(key="doc_id", match=qe.MatchValue(value=doc_id)),
     ]
-    if from_chunk is not None:
-        must.append(qe.FieldCondition(key="chunk_no", range=qe.RangeFloat(gte=from_chunk)))
     if grants is not None:
         must.append(qe.FieldCondition(key="acl", match=qe.MatchAny(any=grants)))
     return qe.Filter(must=must)

@@ -12,7 +12,15 @@ from qdrant_client.http.exceptions import ApiException
 
 from knowledge.index.base import DENSE, SPARSE, TEXT_KEY, ChunkRange, HybridQuery, IndexUnavailable
 from knowledge.index.collections import Collections
-from knowledge.index.common import SCROLL_PAGE, check_document, chunk_of, payload, range_ids, text_key
+from knowledge.index.common import (
+    SCROLL_PAGE,
+    by_chunk_count,
+    check_document,
+    chunk_of,
+    payload,
+    range_ids,
+    text_key,
+)
 from knowledge.models import Chunk, IndexedChunk, ScoredChunk
 
 T = TypeVar("T")
@@ -52,12 +60,18 @@ class ServerIndex:
 
     async def replace_document(self, source_id: str, doc_id: str, chunks: list[IndexedChunk]) -> None:
         """Upsert the chunks first, then drop the document's chunks numbered past them (never a hole)."""
-        check_document(source_id, doc_id, chunks)
+        await self.replace_documents(source_id, {doc_id: chunks})
+
+    async def replace_documents(self, source_id: str, documents: dict[str, list[IndexedChunk]]) -> None:
+        """Upsert every document's chunks in one request, then drop each one's chunks numbered past them."""
+        for doc_id, chunks in documents.items():
+            check_document(source_id, doc_id, chunks)
         await self.ensure()
-        if chunks:
-            points = [_point(c) for c in chunks]
+        points = [_point(c) for chunks in documents.values() for c in chunks]
+        if points:
             await self._guard("writing", self._client.upsert(self._collection, points=points, wait=True))
-        await self._delete(_document_filter(source_id, doc_id, from_chunk=len(chunks)))
+        if documents:
+            await self._delete(_stale_filter(source_id, documents))
 
     async def update_acl(self, source_id: str, doc_id: str, acl: list[str]) -> None:
         """Set a new acl on every chunk of a document, without touching vectors."""
@@ -257,15 +271,28 @@ def _documents_filter(source_id: str, doc_ids: str | list[str]) -> models.Filter
     return models.Filter(must=[same_source, documents])
 
 
-def _document_filter(
-    source_id: str, doc_id: str, *, from_chunk: int | None = None, grants: list[str] | None = None
-) -> models.Filter:
+def _stale_filter(source_id: str, documents: dict[str, list[IndexedChunk]]) -> models.Filter:
+    """The chunks of `documents` numbered past their new ones: one clause per chunk count."""
+    clauses: list[models.Condition] = [
+        models.Filter(
+            must=[
+                models.FieldCondition(key="doc_id", match=models.MatchAny(any=doc_ids)),
+                models.FieldCondition(key="chunk_no", range=models.Range(gte=count)),
+            ]
+        )
+        for count, doc_ids in sorted(by_chunk_count(documents).items())
+    ]
+    return models.Filter(
+        must=[models.FieldCondition(key="source_id", match=models.MatchValue(value=source_id))],
+        should=clauses,
+    )
+
+
+def _document_filter(source_id: str, doc_id: str, *, grants: list[str] | None = None) -> models.Filter:
     must: list[models.Condition] = [
         models.FieldCondition(key="source_id", match=models.MatchValue(value=source_id)),
         models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id)),
     ]
-    if from_chunk is not None:
-        must.append(models.FieldCondition(key="chunk_no", range=models.Range(gte=from_chunk)))
     if grants is not None:
         must.append(models.FieldCondition(key="acl", match=models.MatchAny(any=grants)))
     return models.Filter(must=must)

@@ -48,6 +48,10 @@ class KeyValue(Protocol):
         """Set one field of the hash at `key` (hashes never expire)."""
         ...
 
+    async def hset_many(self, key: str, fields: dict[str, str]) -> None:
+        """Set several fields of the hash at `key` in one step."""
+        ...
+
     async def hdel(self, key: str, field: str) -> None:
         """Remove one field of the hash at `key`."""
         ...

@@ -75,10 +75,13 @@ class MemoryStore:
                 self._data[key] = (kept, self._data[key][1])
 
     async def hset(self, key: str, field: str, value: str) -> None:
+        await self.hset_many(key, {field: value})
+
+    async def hset_many(self, key: str, fields: dict[str, str]) -> None:
         current = self._live(key)
-        fields = dict(current) if isinstance(current, dict) else {}
-        fields[field] = value
-        self._data[key] = (fields, None)
+        merged = dict(current) if isinstance(current, dict) else {}
+        merged.update(fields)
+        self._data[key] = (merged, None)
 
     async def hdel(self, key: str, field: str) -> None:
         current = self._live(key)

@@ -87,6 +87,10 @@ class RedisStore:
     async def hset(self, key: str, field: str, value: str) -> None:
         await self._call(lambda: cast(Awaitable[Any], self._redis.hset(key, field, value)))
 
+    async def hset_many(self, key: str, fields: dict[str, str]) -> None:
+        if fields:
+            await self._call(lambda: cast(Awaitable[Any], self._redis.hset(key, mapping=fields)))
+
     async def hdel(self, key: str, field: str) -> None:
         await self._call(lambda: cast(Awaitable[Any], self._redis.hdel(key, field)))
 
