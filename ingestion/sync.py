@@ -297,13 +297,15 @@ class SyncEngine:
         read = {ref.doc_id: outcome for (ref, _), outcome in zip(fetched, outcomes, strict=True)}
         prepared = []
         for ref, _ in batch:
-            outcome = read.get(ref.doc_id)
-            if outcome is None or outcome.error is not None:
-                if outcome is not None:
-                    _fail(result, ref, outcome.error or "")
-                prepared.append(Prepared(ref, "", None))
-            else:
-                prepared.append(Prepared(ref, outcome.content_hash, outcome.parsed))
+            outcome = read.get(ref.doc_id)  # None: the fetch failed (recorded)
+            if outcome is not None and outcome.error is not None:
+                _fail(result, ref, outcome.error)
+                outcome = None
+            prepared.append(
+                Prepared(ref, outcome.content_hash, outcome.parsed)
+                if outcome is not None
+                else Prepared(ref, "", None)
+            )
         return prepared
 
     async def remove_source(self, source_id: str) -> None:
