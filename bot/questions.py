@@ -25,6 +25,7 @@ from bot.slack_search import SlackSearch
 from knowledge import keys
 from knowledge.access import PUBLIC, Principal
 from knowledge.answering.answerer import Delta, Final
+from knowledge.answering.rewrite import Standalone
 from knowledge.channels import ChannelSetups, open_channel_setups
 from knowledge.embedding.base import EmbeddingError
 from knowledge.index.base import IndexUnavailable
@@ -154,17 +155,18 @@ class Answering:
         sources = (setup.sources or None) if setup is not None else None
         thread = ThreadRef(team=asked.team, channel=asked.channel, thread_ts=asked.thread_ts)
         history = await self.memory.history(thread, audience)
-        query = await self.kb.standalone(asked.text, history)
+        standalone = await self.kb.standalone(asked.text, history)
         await reply.step(steps.searching(alone))
         with self.metrics.retrieval_seconds.time():
             found, in_slack = await asyncio.gather(
-                self.kb.retrieve(query, audience, sources=sources), self._slack(asked, query, sources)
+                self.kb.retrieve(standalone.search, audience, sources=sources),
+                self._slack(asked, standalone.search, sources),
             )
         hits = self.kb.fuse([found.hits, in_slack]) if in_slack else found.hits
         await reply.step(steps.searched(hits, found.skipped))
         await reply.step(steps.writing(self.settings.llm_base_url is not None))
         preset = setup.preset if setup is not None else ""
-        answer, streamed = await self._stream(reply, query, hits, history, started, preset)
+        answer, streamed = await self._stream(reply, standalone, hits, history, started, preset)
         await reply.step(steps.written(answer.mode == "no_answer"))
         answer = answer.model_copy(update={"skipped": found.skipped})
         answer_id = uuid.uuid4().hex
@@ -178,8 +180,13 @@ class Answering:
         )
         self.metrics.answered(answer.mode, time.monotonic() - started)
         if audience.grants != asker.grants:  # after the answer: the offer must not delay it
-            await self._offer_private(asked, client, query, hits, asker, audience, why)
-        turn = Turn(question=asked.text, standalone=query, answer=answer.answer, grants=audience.sorted())
+            await self._offer_private(asked, client, standalone, hits, asker, audience, why)
+        turn = Turn(
+            question=asked.text,
+            standalone=standalone.question,
+            answer=answer.answer,
+            grants=audience.sorted(),
+        )
         await self.memory.add(thread, turn)
         await self.feedback.remember(
             AnswerRecord(
@@ -189,7 +196,7 @@ class Answering:
                 thread_ts=asked.thread_ts,
                 user=asked.user,
                 question=asked.text,
-                standalone=query,
+                standalone=standalone.question,
                 answer=answer.answer,
                 mode=answer.mode,
                 citations=cited(answer.citations),
@@ -203,7 +210,7 @@ class Answering:
     async def _stream(
         self,
         reply: Reply,
-        query: str,
+        query: Standalone,
         hits: list[ScoredChunk],
         history: list[tuple[str, str]],
         started: float,
@@ -211,7 +218,10 @@ class Answering:
     ) -> tuple[Answer, str]:
         streamed = ""
         final: Answer | None = None
-        async for event in self.kb.answerer.stream(query, hits, history=history, preset=preset):
+        events = self.kb.answerer.stream(
+            query.question, hits, history=history, preset=preset, search=query.search
+        )
+        async for event in events:
             if isinstance(event, Delta):
                 if event.text and not streamed:
                     self.metrics.first_token_seconds.observe(time.monotonic() - started)
@@ -265,7 +275,7 @@ class Answering:
         self,
         asked: Asked,
         client: AsyncWebClient,
-        query: str,
+        query: Standalone,
         shared: list[ScoredChunk],
         asker: Principal,
         audience: Principal,
@@ -273,7 +283,7 @@ class Answering:
     ) -> None:
         """Tell the asker (only) when documents they alone may read would add to the answer, and why the
         answer in the channel left them out."""
-        mine = await self.kb.hits(query, asker)
+        mine = await self.kb.hits(query.search, asker)
         extra = {(h.chunk.source_id, h.chunk.doc_id) for h in mine if not audience.can_read(h.chunk.acl)}
         extra -= {(h.chunk.source_id, h.chunk.doc_id) for h in shared}
         if not extra:
@@ -284,7 +294,7 @@ class Answering:
             "channel": asked.channel,
             "thread_ts": asked.thread_ts,
             "user": asked.user,
-            "question": query,
+            "question": query.question,
         }
         await self.store.set(keys.offer(offer_id), json.dumps(offer), OFFER_TTL)
         try:

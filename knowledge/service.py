@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from knowledge.access import Principal
 from knowledge.answering.answerer import Answerer, AnswerEvent, Final
-from knowledge.answering.rewrite import standalone_question
+from knowledge.answering.rewrite import Standalone, standalone_question
 from knowledge.embedding.cache import CachedEmbedder
 from knowledge.embedding.factory import open_embedder
 from knowledge.federation import Federation
@@ -123,7 +123,7 @@ class Knowledge:
         """`lore search`: the best hits as results, their text the windows a reader sees."""
         return [to_result(hit) for hit in await self.hits(query, principal, k=k)]
 
-    async def standalone(self, question: str, history: History) -> str:
+    async def standalone(self, question: str, history: History) -> Standalone:
         """A follow-up rewritten into a standalone question from the conversation so far."""
         return await standalone_question(question, history, self.answerer.llm)
 
@@ -132,8 +132,8 @@ class Knowledge:
     ) -> Answer:
         """`lore ask`: a cited answer from what `principal` may read (follow-ups made standalone first)."""
         query = await self.standalone(question, history)
-        found = await self.retrieve(query, principal, federate=federate)
-        answer = await self.answerer.answer(query, found.hits, history=history)
+        found = await self.retrieve(query.search, principal, federate=federate)
+        answer = await self.answerer.answer(query.question, found.hits, history=history, search=query.search)
         return answer.model_copy(update={"skipped": found.skipped})
 
     async def ask_stream(
@@ -141,8 +141,10 @@ class Knowledge:
     ) -> AsyncIterator[AnswerEvent]:
         """The answer as it is written, then the final cited answer."""
         query = await self.standalone(question, history)
-        found = await self.retrieve(query, principal, federate=federate)
-        async for event in self.answerer.stream(query, found.hits, history=history):
+        found = await self.retrieve(query.search, principal, federate=federate)
+        async for event in self.answerer.stream(
+            query.question, found.hits, history=history, search=query.search
+        ):
             if isinstance(event, Final):
                 event = Final(answer=event.answer.model_copy(update={"skipped": found.skipped}))
             yield event

@@ -71,3 +71,29 @@ async def test_english_and_chinese_queries(loaded: Knowledge, query: str, doc: s
 async def test_unanswerable_question_is_no_answer(loaded: Knowledge) -> None:
     answer = await loaded.ask("What is the wifi password of the Lisbon office?", Principal.anonymous())
     assert answer.mode == "no_answer"
+
+
+FOLLOW_UP = {
+    "chat.md": "# Executive channels\n\nTo reach an executive on Slack, use their channel.\n\n"
+    "| Member | Channel |\n| --- | --- |\n| CEO | #ceo |\n| CLO | #legal |\n| CISO | #ciso |\n",
+    "queue.md": "# Slack channel etiquette\n\nIn a busy Slack channel the last one to reply is the next one "
+    "to ask: one by one, the last one waits and the next one goes. And the last one closes the thread.\n",
+}
+
+
+async def test_a_follow_ups_references_are_answered_but_not_searched(
+    engine: SyncEngine, kb: Knowledge, tmp_path: Path
+) -> None:
+    for name, text in FOLLOW_UP.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    await engine.sync("wiki", FilesConnector([tmp_path], ["public"]))
+    history = [("What is the Slack channel for the CLO?", "The CLO's channel is #legal [1].")]
+    standalone = await kb.standalone("And the last one?", history)
+    assert standalone.search == "Slack channel CLO"
+    assert standalone.question == "Slack channel CLO And the last one?"
+    # control: searched as written, "last" and "one" bring the etiquette page first
+    as_written = await kb.retrieve(standalone.question, Principal.anonymous(), federate=False)
+    assert as_written.hits[0].chunk.doc_id == "queue.md"
+    answer = await kb.ask("And the last one?", Principal.anonymous(), history, federate=False)
+    assert [c.doc_id for c in answer.citations][:1] == ["chat.md"]
+    assert "#ciso" in answer.answer

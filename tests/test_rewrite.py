@@ -7,6 +7,7 @@ import pytest
 from bench.common import DATA
 from knowledge.answering.llm import ChatClient
 from knowledge.answering.rewrite import (
+    Standalone,
     cjk_phrases,
     content_words,
     fallback_standalone,
@@ -20,7 +21,8 @@ ANAPHORA = DATA / "handbook" / "questions" / "contextual_anaphora.jsonl"
 PREVIOUS = "What is the prefix for Group Channels in Slack?"
 HISTORY = [(PREVIOUS, "Group channels start with g_ [1].")]
 REWRITTEN = "What is the prefix for Location Channels in Slack?"
-CARRIED = "prefix Group Channels And for the next one?"  # the rule: the thread's content words first
+# the rule: the thread's content words first; the follow-up's references are answered, not searched
+CARRIED = Standalone(question="prefix Group Channels And for the next one?", search="prefix Group Channels")
 
 
 @pytest.mark.parametrize(
@@ -49,15 +51,23 @@ def test_needs_context(question: str, needs: bool) -> None:
     [
         ("And for the next one?", HISTORY, CARRIED),
         (" And for the next one? ", [("Older?", "a"), *HISTORY], CARRIED),
-        ("And for the next one?", [], "And for the next one?"),
+        ("And for the next one?", [], Standalone.same("And for the next one?")),
         (
             " How many days of paid holiday do employees get per year? ",
             HISTORY,
-            "How many days of paid holiday do employees get per year?",
+            Standalone.same("How many days of paid holiday do employees get per year?"),
+        ),
+        (
+            "And how are expenses approved?",
+            HISTORY,
+            Standalone(
+                question="prefix Group Channels And how are expenses approved?",
+                search="prefix Group Channels expenses approved",
+            ),
         ),
     ],
 )
-def test_fallback_standalone(question: str, history: list[tuple[str, str]], standalone: str) -> None:
+def test_fallback_standalone(question: str, history: list[tuple[str, str]], standalone: Standalone) -> None:
     assert fallback_standalone(question, history) == standalone
 
 
@@ -84,8 +94,8 @@ def test_a_chinese_thread_carries_its_subject_to_every_follow_up_without_piling_
         "本科生就业情况如何？",
     ]:
         standalone = fallback_standalone(follow_up, history)
-        assert standalone == f"中国人民大学文学院前身 {follow_up}"
-        history.append((standalone, "……"))
+        assert standalone == Standalone.same(f"中国人民大学文学院前身 {follow_up}")
+        history.append((standalone.question, "……"))
 
 
 def test_cjk_phrases_keep_a_name_jieba_cuts_whole() -> None:
@@ -95,23 +105,25 @@ def test_cjk_phrases_keep_a_name_jieba_cuts_whole() -> None:
 
 def test_a_chinese_follow_up_to_an_english_question_carries_its_words() -> None:
     history = [("When was the Gaoling School of AI founded?", "2019 [1]")]
-    assert fallback_standalone("它的院长是谁", history) == "Gaoling School AI 它的院长是谁"
+    assert fallback_standalone("它的院长是谁", history) == Standalone.same("Gaoling School AI 它的院长是谁")
 
 
 def test_words_the_follow_up_already_has_are_not_carried_again() -> None:
     history = [("What is the scope of impact for a Manager/Staff level role?", "Across teams [1].")]
-    assert fallback_standalone("What about the level above that?", history) == (
-        "scope impact Manager What about the level above that?"
+    assert fallback_standalone("What about the level above that?", history) == Standalone(
+        question="scope impact Manager What about the level above that?", search="scope impact Manager level"
     )
     assert fallback_standalone("学院的院长是谁", [("高瓴人工智能学院是什么时候成立的", "2019年 [1]")]) == (
-        "高瓴人工智能学院 学院的院长是谁"
+        Standalone.same("高瓴人工智能学院 学院的院长是谁")
     )
 
 
 async def test_without_history_the_llm_is_not_asked(tmp_path: Path) -> None:
     async with LLMStandin([REWRITTEN]) as llm:
         client = ChatClient(make_settings(tmp_path, llm_base_url=llm.base_url))
-        assert await standalone_question(" And for the next one? ", [], client) == "And for the next one?"
+        assert await standalone_question(" And for the next one? ", [], client) == Standalone.same(
+            "And for the next one?"
+        )
         await client.aclose()
     assert llm.requests == []
 
@@ -119,7 +131,9 @@ async def test_without_history_the_llm_is_not_asked(tmp_path: Path) -> None:
 async def test_the_llms_rewrite_is_used(tmp_path: Path) -> None:
     async with LLMStandin([f' "{REWRITTEN}" ']) as llm:
         client = ChatClient(make_settings(tmp_path, llm_base_url=llm.base_url))
-        assert await standalone_question("And for the next one?", HISTORY, client) == REWRITTEN
+        assert await standalone_question("And for the next one?", HISTORY, client) == Standalone.same(
+            REWRITTEN
+        )
         await client.aclose()
     last = llm.requests[0]["messages"][-1]["content"]
     assert f"User: {PREVIOUS}" in last and "Assistant: Group channels start with g_" in last

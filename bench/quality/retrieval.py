@@ -65,7 +65,9 @@ async def measure(
     scores: dict[tuple[str, str], list[Score]] = defaultdict(list)
     misses = []
     for case in cases:
-        query = await threads.standalone(case.question, case.history) if case.history else case.question
+        query = (
+            (await threads.standalone(case.question, case.history)).search if case.history else case.question
+        )
         for mode in modes:
             s = score(case, await lore_ranking(kb, query, mode))
             scores[case.kind, mode].append(s)

@@ -74,17 +74,25 @@ class Answerer:
         # The brief's choice for sentence matching: jieba words, whatever the index uses for BM25.
         self.tokenizer = default_tokenizer("jieba")
 
-    async def answer(self, question: str, hits: Sequence[ScoredChunk], history: History = ()) -> Answer:
+    async def answer(
+        self, question: str, hits: Sequence[ScoredChunk], history: History = (), *, search: str | None = None
+    ) -> Answer:
         """The whole answer at once."""
         final: Answer | None = None
-        async for event in self.stream(question, hits, history):
+        async for event in self.stream(question, hits, history, search=search):
             if isinstance(event, Final):
                 final = event.answer
         assert final is not None  # stream() always ends with a Final
         return final
 
     async def stream(
-        self, question: str, hits: Sequence[ScoredChunk], history: History = (), preset: str = ""
+        self,
+        question: str,
+        hits: Sequence[ScoredChunk],
+        history: History = (),
+        preset: str = "",
+        *,
+        search: str | None = None,
     ) -> AsyncIterator[AnswerEvent]:
         """`Delta`s of visible text, then one `Final` (always, whatever fails).
 
@@ -92,22 +100,26 @@ class Answerer:
         comes as one Delta. `Final.answer` is authoritative: after a mid-stream failure or an answer
         without valid citations it differs from what the deltas showed, and should replace it. `preset`
         (a channel's tone or language) reaches the LLM only: extractive answers quote the sources.
+        `search` (the text retrieval searched, when it differs from `question`, see `Standalone`) is what an
+        extractive answer judges sentences against: a follow-up's "the last one" names nothing a sentence
+        says, while the LLM reads the question whole, with the thread.
         """
+        judged = search or question
         if hits and self.llm is not None:
             shown_any = False
-            async with aclosing(self._generate(question, hits, history, preset)) as events:
+            async with aclosing(self._generate(question, judged, hits, history, preset)) as events:
                 async for event in events:
                     if isinstance(event, Final) and not shown_any:
                         yield Delta(text=event.answer.answer)
                     shown_any = shown_any or isinstance(event, Delta)
                     yield event
             return
-        answer = await self._extractive(question, hits) if hits else no_answer(question, [])
+        answer = await self._extractive(judged, hits) if hits else no_answer(question, [])
         yield Delta(text=answer.answer)
         yield Final(answer=answer)
 
     async def _generate(
-        self, question: str, hits: Sequence[ScoredChunk], history: History, preset: str = ""
+        self, question: str, judged: str, hits: Sequence[ScoredChunk], history: History, preset: str = ""
     ) -> AsyncGenerator[AnswerEvent, None]:
         """Stream from the LLM. Ends with a Final; a Final before any Delta has not been shown yet."""
         assert self.llm is not None
@@ -130,7 +142,7 @@ class Answerer:
                 len(context.sources),
                 len(shown.raw),
             )
-            yield Final(answer=await self._extractive(question, hits))
+            yield Final(answer=await self._extractive(judged, hits))
             return
         if rest := shown.finish():
             yield Delta(text=rest)

@@ -12,6 +12,8 @@ import logging
 import re
 from collections.abc import Sequence
 
+from pydantic import BaseModel
+
 from knowledge.answering.citations import renumber
 from knowledge.answering.function_words import CJK_FUNCTION_WORDS
 from knowledge.answering.llm import ChatClient, LLMError
@@ -108,22 +110,42 @@ def cjk_phrases(text: str) -> list[str]:
     return out
 
 
-def fallback_standalone(question: str, history: History) -> str:
+class Standalone(BaseModel):
+    """A question made standalone: `question` is what is answered and remembered, `search` what retrieval
+    searches (the same text, except for the deterministic rule's English follow-ups: there the follow-up's
+    own references, "and the last one?", are left out of the search, see `fallback_standalone`)."""
+
+    question: str
+    search: str
+
+    @classmethod
+    def same(cls, question: str) -> Standalone:
+        return cls(question=question, search=question)
+
+
+def fallback_standalone(question: str, history: History) -> Standalone:
     """The deterministic rule: a follow-up that leans on the thread gets the thread's content words in
     front: the first `CARRIED_WORDS` of the previous standalone question (which carries the thread's
     subject first), less those the follow-up already has. Bounded, so a long thread does not pile up.
     A Chinese or Japanese follow-up carries the first phrase instead (`cjk_phrases`): jieba cuts a name
-    such as 应用经济学院 into words that, capped at three, lost the name's distinguishing part."""
+    such as 应用经济学院 into words that, capped at three, lost the name's distinguishing part.
+
+    An English follow-up searches the carried words and its own content words only: its references and
+    function words ("and the last one?") name nothing on the page, and "last" or "one" pulled in pages
+    that say them (handbook follow-ups 0.846 -> 0.923 evidence, see docs/benchmarks.md). A Chinese one
+    searches as written: jieba's words of a short follow-up are its content already."""
     asked = question.strip()
     if not history or not refers_back(asked):
-        return asked
+        return Standalone.same(asked)
     if detect_lang(asked) in ("zh", "ja"):
         previous = history[-1][0]  # asked in English, it has no phrase: its words then
         words = cjk_phrases(previous)[:CARRIED_PHRASES_CJK] or content_words(previous)[:CARRIED_WORDS]
-    else:
-        words = content_words(history[-1][0])[:CARRIED_WORDS]
+        carried = [w for w in words if w.lower() not in asked.lower()]
+        return Standalone.same(" ".join([*carried, asked]))
+    words = content_words(history[-1][0])[:CARRIED_WORDS]
     carried = [w for w in words if w.lower() not in asked.lower()]
-    return " ".join([*carried, asked])
+    search = " ".join([*carried, *content_words(asked)])
+    return Standalone(question=" ".join([*carried, asked]), search=search or asked)
 
 
 def rewrite_messages(question: str, history: History) -> list[ChatMessage]:
@@ -140,10 +162,10 @@ def rewrite_messages(question: str, history: History) -> list[ChatMessage]:
     ]
 
 
-async def standalone_question(question: str, history: History, llm: ChatClient | None) -> str:
+async def standalone_question(question: str, history: History, llm: ChatClient | None) -> Standalone:
     """The follow-up as a standalone question (unchanged when there is no history)."""
     if not history:
-        return question.strip()
+        return Standalone.same(question.strip())
     if llm is not None:
         try:
             reply = await asyncio.wait_for(llm.complete(rewrite_messages(question, history)), REWRITE_TIMEOUT)
@@ -152,5 +174,5 @@ async def standalone_question(question: str, history: History, llm: ChatClient |
         else:
             rewritten = reply.strip().strip('"').strip()
             if rewritten and len(rewritten) < 1000:
-                return rewritten
+                return Standalone.same(rewritten)
     return fallback_standalone(question, history)
