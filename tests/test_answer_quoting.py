@@ -7,7 +7,7 @@ import pytest
 from knowledge.answering.extractive import quote
 from knowledge.answering.quoting.asks import asked, asks_about_a_picture, holds
 from knowledge.answering.quoting.compose import Passage, expand
-from knowledge.answering.quoting.names import named, unmentioned
+from knowledge.answering.quoting.names import named, said, unmentioned
 from knowledge.answering.quoting.relevance import Scored, by_coverage, with_dense
 from knowledge.answering.quoting.terms import default_tokenizer, subject_terms
 from knowledge.answering.quoting.units import Unit, complete, hit_units
@@ -283,3 +283,26 @@ def test_a_quoted_phrase_is_spoken_of_in_the_passage_quoted() -> None:
     listed = "The home office list starts with a keyboard, then a mouse."
     assert answer_of(question, [listed, elsewhere]) == "no_answer"
     assert answer_of(question, ["# Computer Equipment\n\n" + listed, elsewhere]) == "extractive"
+
+
+def test_a_quoted_phrase_is_said_as_a_phrase_not_word_by_word() -> None:
+    question = "On the scheduling page, which meeting does the 'Find a Time' example schedule?"
+    apart = "On the scheduling page, find another convenient time for the team meeting."
+    assert answer_of(question, [apart]) == "no_answer"
+    assert answer_of(question, ["On the scheduling page, Find a Time schedules the team meeting."]) == (
+        "extractive"
+    )
+
+
+@pytest.mark.parametrize(
+    ("phrase", "text", "is_said"),
+    [
+        ("Find a Time", "Use Find a time to pick a slot.", True),
+        ("Find a Time", "Find another convenient time.", False),
+        ("Speedy meetings", "Enable speedy meeting settings.", True),  # stemmed
+        ("圆梦计划", "中国人民大学“圆梦 计划”招生", True),  # as written, spaces aside
+        ("圆梦计划", "圆梦的计划", False),
+    ],
+)
+def test_said(phrase: str, text: str, is_said: bool) -> None:
+    assert said(phrase, [text], default_tokenizer()) is is_said

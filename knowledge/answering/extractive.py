@@ -20,7 +20,7 @@ from knowledge.answering.citations import citation
 from knowledge.answering.no_answer import no_answer
 from knowledge.answering.quoting.asks import asked, asks_about_a_picture, holds, speaks_of_a_picture
 from knowledge.answering.quoting.compose import passages
-from knowledge.answering.quoting.names import quoted, unmentioned
+from knowledge.answering.quoting.names import quoted, said, unmentioned
 from knowledge.answering.quoting.relevance import Scored, shortlist, with_dense
 from knowledge.answering.quoting.terms import default_tokenizer, subject_terms
 from knowledge.answering.quoting.units import Unit, quotable
@@ -51,14 +51,10 @@ def quote(
     if not best.cross_language and unmentioned(question, texts, tokenizer):
         return no_answer(question, hits)
     picked = passages(ranked, units)
-    # a quoted phrase names what the question is about: the passage that answers speaks of it
+    # a quoted phrase names what the question is about: a passage that answers says it (as a phrase)
     around = [t for p in picked for u in p.units for t in (u.text, u.heading)]
     phrases = quoted(question)
-    if (
-        not best.cross_language
-        and phrases
-        and len(unmentioned(question, around, tokenizer, phrases)) == len(phrases)
-    ):
+    if not best.cross_language and phrases and not any(said(phrase, around, tokenizer) for phrase in phrases):
         return no_answer(question, hits)
     number: dict[int, int] = {}
     for passage in picked:

@@ -11,12 +11,14 @@ import re
 from collections.abc import Iterable
 
 from knowledge.answering.quoting.terms import content_terms
-from knowledge.sparse import Tokenizer
+from knowledge.sparse import CJK_CHARS, Tokenizer
 
 _QUOTED = re.compile(r"(?<![\w'’])(['\"`“‘])([^'\"`”’\n]{2,60})['\"`”’](?![\w])")
 _NAME = re.compile(r"(?<![\w'’\-])([A-Z][\w\-@.]*[\w]|[\w\-]*\d[\w\-]*|[a-z][\w\-]+(?:\.[a-z][\w\-]+)+)")
 _SENTENCE_START = re.compile(r"(?:^|[.!?。！？:;]\s*|\n)\s*$")
 MIN_SHARED_PREFIX = 4
+_CJK = re.compile(f"[{CJK_CHARS}]")
+_SPACE = re.compile(r"\s+")
 
 
 def quoted(question: str) -> list[str]:
@@ -58,3 +60,22 @@ def mentioned(term: str, known: set[str]) -> bool:
         return False
     stem = term[:shared]
     return any(k.startswith(stem) for k in known)
+
+
+def said(phrase: str, texts: Iterable[str], tokenizer: Tokenizer) -> bool:
+    """True when one of `texts` says `phrase` as a phrase: its terms in a row, in its order (stopwords
+    aside, stemmed: 'Find a Time' is said by "find a time", not by "find another convenient time"). A
+    phrase with Chinese or Japanese in it is looked for as written (spaces aside): jieba may cut it
+    differently alone than inside a sentence."""
+    if _CJK.search(phrase):
+        compact = _SPACE.sub("", phrase).lower()
+        return any(compact in _SPACE.sub("", text).lower() for text in texts)
+    wanted = tokenizer.tokens(phrase)
+    if not wanted:
+        return True
+    n = len(wanted)
+    for text in texts:
+        terms = tokenizer.tokens(text)
+        if any(terms[i : i + n] == wanted for i in range(len(terms) - n + 1)):
+            return True
+    return False
