@@ -278,12 +278,12 @@ def build_app(
 
     @app.view(admin_views.ADD_VIEW)
     async def on_submit(ack: Any, body: dict[str, Any]) -> None:
-        await admin.submit(ack, body)
+        await admin.form.submit(ack, body)
 
     @app.action(admin_views.ADD_KIND)
     async def on_kind(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
-        await admin.change_kind(body, action)
+        await admin.form.change_kind(body, action)
 
     @app.action(HOME_CHANNEL)
     async def on_home_channel(ack: Any, body: dict[str, Any]) -> None:
@@ -297,7 +297,7 @@ def build_app(
     @app.action(HOME_ADD)
     async def on_home_add(ack: Any, body: dict[str, Any]) -> None:
         await ack()
-        await admin.home_add(body)
+        await admin.form.open_from_home(body)
 
     @app.action(admin_views.REMOVE_CONFIRM)
     async def on_remove(

@@ -1,14 +1,13 @@
-"""Managing sources from Slack: the `/lore` command, the add-source modal, removal's confirmation and the
-App Home. Anyone may ask for help, the sources they may read and the queue's health; only admins
-(LORE_ADMINS) change anything, and every change is audited. `/lore apikey` is routed to
-bot/admin/api_keys.py."""
+"""Managing sources from Slack: the `/lore` command, removal's confirmation and the App Home (the
+add-source modal is bot/admin/add_form.py). Anyone may ask for help, the sources they may read and the
+queue's health; only admins (LORE_ADMINS) change anything, and every change is audited. `/lore apikey` is
+routed to bot/admin/api_keys.py."""
 
 from __future__ import annotations
 
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -16,6 +15,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.admin import views
+from bot.admin.add_form import FAILED, AddForm, bounded
 from bot.admin.admins import Admins
 from bot.admin.api_keys import KeyAdmin
 from bot.admin.channel_setup import ChannelAdmin, setups_text
@@ -23,7 +23,7 @@ from bot.admin.home_tab import HomeTab
 from bot.admin.source_fields import ACCESS, CREDENTIALS, EVERY, ID, KINDS, LOCATION, OVERRIDES, first_kind
 from bot.admin.source_input import FormError, fields_from_line, kind_error, split_args
 from bot.admin.source_input import source_from_fields as parse_source
-from bot.admin.views import KIND_BLOCK, usage
+from bot.admin.views import usage
 from bot.feedback import Feedback
 from bot.home import NOT_CONFIGURED
 from bot.identity import Identity
@@ -34,7 +34,6 @@ from knowledge.index.base import Index
 from knowledge.jobs import ALLOW_DELETES, JobRequest, Jobs
 from knowledge.kv.base import StoreUnavailable
 from knowledge.settings import Settings
-from knowledge.source_policy import refusals
 from knowledge.sources import SOURCE_ID, Registry, Source, SourceRecord
 
 log = logging.getLogger(__name__)
@@ -62,10 +61,6 @@ ONE_LINE_NAMES = {  # how the one-line `/lore add` names each field of the form
 UNAVAILABLE = (
     "I can't reach Lore's shared state (Redis) right now: try again in a minute. `/lore sources` shows "
     "what was done."
-)
-FAILED = (
-    "Sorry, that failed on my side (reference {ref}). Try again in a minute; if it keeps failing, tell "
-    "whoever runs Lore and quote the reference."
 )
 
 
@@ -105,6 +100,7 @@ class SourceAdmin:
         self.registry = registry
         self.audit = audit
         self.jobs = jobs
+        self.form = AddForm(self)  # the add-source modal, from `/lore add` or the Home tab
 
     @property
     def configured(self) -> bool:
@@ -228,7 +224,7 @@ class SourceAdmin:
             return None
         try:
             kind, values = fields_from_line(args)
-            source = self._bounded(parse_source(kind, values, added_by=user))
+            source = bounded(parse_source(kind, values, added_by=user), self.settings)
         except FormError as exc:
             where = KINDS[kind].location_word if kind in KINDS else "the location"
             names = ONE_LINE_NAMES | {LOCATION: where}
@@ -311,79 +307,6 @@ class SourceAdmin:
         await self.audit.record(
             AuditEntry(at=time.time(), who=user, action=action, target=target, detail=what)
         )
-
-    # ----- the modal
-
-    async def submit(self, ack: Callable[..., Awaitable[Any]], body: dict[str, Any]) -> None:
-        """A submitted add form: errors go back into the modal; a good one closes it and is carried out."""
-        view = body.get("view") or {}
-        team, user = views.who(body, self.team_id)
-        metadata = views.metadata(view)
-        try:
-            checked = await self._check_form(team, user, metadata.get("kind", ""), view)
-        except Exception:
-            log.exception("add form of %s not checked", user)
-            checked = {KIND_BLOCK: "I can't reach the source registry right now: try again in a minute."}
-        if not isinstance(checked, Source):
-            await ack(response_action="errors", errors=checked)
-            return
-        await ack()
-        try:
-            text = await self.add(checked, user)
-        except Exception:
-            ref = uuid.uuid4().hex[:8]
-            log.exception("adding %s for %s failed (ref=%s)", checked.id, user, ref)
-            text = FAILED.format(ref=ref)
-        await self.tell(user, text)
-        if metadata.get("origin") == "home":
-            await self.publish_home(team, user)
-
-    async def _check_form(
-        self, team: str, user: str, kind: str, view: dict[str, Any]
-    ) -> Source | dict[str, str]:
-        """The source the form describes, or error messages by block_id."""
-        if self.registry is None or not self.configured:
-            return {KIND_BLOCK: NOT_CONFIGURED}
-        if not await self.admins.check(team, user):
-            return {KIND_BLOCK: self.admins.refusal("add sources")}
-        try:
-            source = self._bounded(parse_source(kind, views.form_values(view), added_by=user))
-        except FormError as exc:
-            return {KIND_BLOCK if k == "kind" else k: v for k, v in exc.errors.items()}
-        if await self.registry.get(source.id) is not None:
-            return {ID: views.taken(source.id)}
-        return source
-
-    def _bounded(self, source: Source) -> Source:
-        """`source`, unless it reaches beyond what a Slack admin may point Lore at (secrets, hosts and
-        folders the operator has not set aside; knowledge/source_policy.py): then `FormError`."""
-        if refused := refusals(source, self.settings, from_slack=True):
-            raise FormError(refused)
-        return source
-
-    async def home_add(self, body: dict[str, Any]) -> None:
-        """The Home tab's "Add a source" button: the same form as `/lore add`."""
-        team, user = views.who(body, self.team_id)
-        if not self.configured or not await self.admins.check(team, user):
-            await self.publish_home(team, user)  # only admins see the button: this Home is stale
-            return
-        view = views.add_modal(first_kind(), {"origin": "home"})
-        try:
-            await self.client.views_open(trigger_id=str(body.get("trigger_id")), view=view)
-        except SlackApiError as exc:
-            log.warning("add form not opened: %s", exc.response.get("error"))
-
-    async def change_kind(self, body: dict[str, Any], action: dict[str, Any]) -> None:
-        """Redraw the modal with the fields of the kind just chosen."""
-        view = body.get("view") or {}
-        kind = str((action.get("selected_option") or {}).get("value"))
-        if kind not in KINDS:
-            return
-        try:
-            redrawn = views.add_modal(kind, views.metadata(view))
-            await self.client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=redrawn)
-        except SlackApiError as exc:
-            log.warning("add form not redrawn: %s", exc.response.get("error"))
 
     async def tell(self, user: str, text: str) -> None:
         """A direct message from Lore (the modal has no channel to answer in)."""
