@@ -45,7 +45,8 @@ class Retriever:
         """The best `k` (default `LORE_TOP_K`) hits for `query`, best first, each with its window of
         `window_tokens` (default `LORE_WINDOW_TOKENS`) to read; `merge=False`: the bare chunks, no windows."""
         k = k or self.settings.top_k
-        if not grants or not query.strip():
+        query = query.strip()  # a trailing space moves the query's vector (cosine 0.988 to the stripped one)
+        if not grants or not query:
             return []
         dense = await self.embedder.embed_query(query) if mode != "sparse" else None
         sparse = await asyncio.to_thread(self.sparse.encode_query, query) if mode != "dense" else None

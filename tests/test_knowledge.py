@@ -97,3 +97,11 @@ async def test_a_follow_ups_references_are_answered_but_not_searched(
     answer = await kb.ask("And the last one?", Principal.anonymous(), history, federate=False)
     assert [c.doc_id for c in answer.citations][:1] == ["chat.md"]
     assert "#ciso" in answer.answer
+
+
+async def test_spaces_around_a_question_do_not_change_its_hits(loaded: Knowledge) -> None:
+    asked = "how many days of paid holiday do I get?"
+    plain = (await loaded.retrieve(asked, Principal.anonymous(), k=3, federate=False)).hits
+    assert plain and plain[0].chunk.doc_id == "handbook.md"
+    spaced = (await loaded.retrieve(f"  {asked} \n", Principal.anonymous(), k=3, federate=False)).hits
+    assert [(h.chunk.id, h.similarity) for h in spaced] == [(h.chunk.id, h.similarity) for h in plain]

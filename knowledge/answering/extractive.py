@@ -85,7 +85,7 @@ async def similarities(embedder: Embedder, question: str, texts: Sequence[str]) 
     unique = list(dict.fromkeys(texts))
     if not unique:
         return {}
-    query = np.asarray(await embedder.embed_query(question), dtype=np.float32)
+    query = np.asarray(await embedder.embed_query(question.strip()), dtype=np.float32)
     vectors = np.asarray(await embedder.embed_passages(unique), dtype=np.float32)
     return {text: float(v) for text, v in zip(unique, vectors @ query, strict=True)}
 
