@@ -189,3 +189,11 @@ def test_every_follow_up_in_the_data_needs_context() -> None:
 
 def test_every_context_question_in_the_data_stands_alone() -> None:
     assert [c for c, _ in anaphora_pairs() if needs_context(c)] == []
+
+
+def test_a_thread_of_typed_questions_carries_the_last_turn_that_names_something() -> None:
+    # `lore chat` and API clients send the questions as typed, not as made standalone
+    history = [("What is the Slack channel for the CLO?", "#legal [1]"), ("And the last one?", "#ciso [1]")]
+    assert fallback_standalone("And the one before it?", history) == Standalone(
+        question="Slack channel CLO And the one before it?", search="Slack channel CLO"
+    )

@@ -139,12 +139,15 @@ def fallback_standalone(question: str, history: History) -> Standalone:
     asked = question.strip()
     if not history or not refers_back(asked):
         return Standalone.same(asked)
+    # The bot remembers standalone questions; `lore chat` and API clients send what was typed, where the
+    # previous turn may be a bare "and the next one?": the latest turn that names something, then.
+    previous = next((q for q, _ in reversed(history) if content_words(q)), history[-1][0])
     if detect_lang(asked) in ("zh", "ja"):
-        previous = history[-1][0]  # asked in English, it has no phrase: its words then
+        # asked in English, it has no phrase: its words then
         words = cjk_phrases(previous)[:CARRIED_PHRASES_CJK] or content_words(previous)[:CARRIED_WORDS]
         carried = [w for w in words if w.lower() not in asked.lower()]
         return Standalone.same(" ".join([*carried, asked]))
-    words = content_words(history[-1][0])[:CARRIED_WORDS]
+    words = content_words(previous)[:CARRIED_WORDS]
     carried = [w for w in words if w.lower() not in asked.lower()]
     search = " ".join([*carried, *content_words(asked)])
     return Standalone(question=" ".join([*carried, asked]), search=search or asked)
