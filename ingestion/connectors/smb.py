@@ -61,7 +61,9 @@ SESSION_LOST = {  # errors about the connection, not the file: the listing fails
 }
 SHOWN_SIDS = 10  # unmapped SIDs named in a listing's warning
 READERS = 4  # connections that read security descriptors at once during a listing
-CONNECT_TRIES = 2  # a reader whose connection the server closes starts again once on a new connection
+CONNECT_TRIES = 3  # a reader whose connection the server closes starts again on a new one, twice at most
+# how a dropped connection surfaces besides SMBConnectionClosed: the socket closed under a send or a read
+DROPPED = frozenset({errno.EBADF, errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, errno.ENOTCONN})
 
 
 class Share(BaseModel):
@@ -226,13 +228,14 @@ class SmbConnector:
                         made = [self._ref(share, item, session, missing) for item in part]
                     except ListingError:
                         raise
-                    except SMBConnectionClosed as exc:  # a dropped connection: one more, on a new one
-                        if attempt == CONNECT_TRIES:
+                    except Exception as exc:
+                        dropped = isinstance(exc, SMBConnectionClosed) or (
+                            isinstance(exc, OSError) and exc.errno in DROPPED
+                        )
+                        if not dropped or attempt == CONNECT_TRIES:
                             raise self._failure(share, exc, session) from exc
                         log.info("%s closed a connection (%s): reading again on a new one", share.host, exc)
                         continue
-                    except Exception as exc:
-                        raise self._failure(share, exc, session) from exc
                 return [ref for ref in made if ref is not None], missing
             raise AssertionError("unreachable")
 
