@@ -180,4 +180,5 @@ async def standalone_question(question: str, history: History, llm: ChatClient |
             rewritten = reply.strip().strip('"').strip()
             if rewritten and len(rewritten) < 1000:
                 return Standalone.same(rewritten)
-    return fallback_standalone(question, history)
+    # off the event loop: jieba loads its dictionary (about a second) the first time a thread is Chinese
+    return await asyncio.to_thread(fallback_standalone, question, history)
