@@ -94,6 +94,20 @@ class Settings(BaseSettings):
         description="How many body terms one term of a chunk's title and heading path counts as in its "
         "keyword (sparse) vector; a change applies to documents synced after it (`lore reindex`: all).",
     )
+    bm25_k1: float = Field(
+        1.2,
+        ge=0,
+        le=10,
+        description="BM25 term-frequency saturation of the keyword (sparse) vectors; a change applies to "
+        "documents synced after it (`lore reindex`: all).",
+    )
+    bm25_b: float = Field(
+        0.75,
+        ge=0,
+        le=1,
+        description="BM25 length normalisation of the keyword (sparse) vectors (0: none, 1: full); a change "
+        "applies to documents synced after it (`lore reindex`: all).",
+    )
     top_k: int = Field(6, ge=1, le=50, description="Sources given to the answer and shown by default.")
     dense_weight: float = Field(0.5, ge=0, description="Weight of the dense (semantic) ranking in fusion.")
     sparse_weight: float = Field(1.0, ge=0, description="Weight of the sparse (keyword) ranking in fusion.")

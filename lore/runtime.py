@@ -35,15 +35,22 @@ def engine_over(
         delete_guard_ratio=s.delete_guard_ratio,
         delete_guard_min=s.delete_guard_min,
     )
-    sparse = SparseEncoder(Tokenizer(cjk=s.cjk_tokenizer), heading_weight=s.heading_weight)
     return SyncEngine(
         index=index,
         embedder=embedder,
-        sparse=sparse,
+        sparse=keyword_encoder(s),
         state=state,
         parser=parser,
         limits=limits,
         caches=lambda source_id: connector_cache(source_id, settings),
+    )
+
+
+def keyword_encoder(settings: Settings) -> SparseEncoder:
+    """The encoder of the chunks' keyword (sparse) vectors, as the settings say (tokenizer, BM25, fields)."""
+    s = settings
+    return SparseEncoder(
+        Tokenizer(cjk=s.cjk_tokenizer), k1=s.bm25_k1, b=s.bm25_b, heading_weight=s.heading_weight
     )
 
 

@@ -200,3 +200,15 @@ def test_heading_terms_weigh_more_than_body_terms_as_the_setting_says() -> None:
     assert boosted["hotel"] > boosted["book"] == boosted["earli"]  # 1 + 3 counts against 1
     even = weights(plain, "Hotels", "hotels book early")
     assert boosted["hotel"] > even["hotel"] and boosted["book"] < even["book"]  # a longer passage
+
+
+def test_bm25_settings_reach_the_synced_keyword_vectors(tmp_path: Path) -> None:
+    from knowledge.settings import Settings
+    from lore.runtime import keyword_encoder
+
+    long_body = "alpha " + " ".join(f"filler{i}" for i in range(500))
+    default = keyword_encoder(Settings(_env_file=None, data_dir=tmp_path))  # type: ignore[call-arg]
+    flat = keyword_encoder(Settings(_env_file=None, data_dir=tmp_path, bm25_b=0.0, bm25_k1=2.0))  # type: ignore[call-arg]
+    assert weights(default, "", long_body)["alpha"] < weights(default, "", "alpha beta")["alpha"]
+    # b = 0: a passage's length no longer lowers its terms' weight; k1 sets the weight of one occurrence
+    assert weights(flat, "", long_body)["alpha"] == weights(flat, "", "alpha beta")["alpha"] == 1.0

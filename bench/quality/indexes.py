@@ -33,6 +33,8 @@ INDEX_SETTINGS = (
     "chunk_overlap",
     "cjk_tokenizer",
     "heading_weight",
+    "bm25_k1",
+    "bm25_b",
     "embedding_model",
     "embedding_base_url",
     "embedding_dim",
