@@ -1,5 +1,6 @@
 import asyncio
 import os
+import time
 import zipfile
 from pathlib import Path
 
@@ -168,21 +169,40 @@ async def test_parser_process_is_killed_on_timeout_and_replaced(folder: Path) ->
         await pool.close()
 
 
-async def test_a_batch_that_hangs_is_read_again_one_file_at_a_time(folder: Path) -> None:
+async def test_a_file_that_hangs_in_a_batch_fails_alone_after_one_time_limit(folder: Path) -> None:
     pipe = folder / "pipe.md"
     os.mkfifo(pipe)  # opening it blocks forever: a file whose read hangs
     pool = ParsePool(workers=1, timeout=60)
     try:
         await pool.parse(folder / "leave.md", max_bytes=10**6, size=256, overlap=32)  # the process is up
-        pool.timeout = 5
+        pool.timeout = 8
         jobs = [ParseJob(path=str(folder / name)) for name in ("leave.md", "pipe.md", "travel.md")]
+        started = time.monotonic()
         leave, hung, travel = await pool.read(jobs, max_bytes=10**6, size=256, overlap=32)
+        # one time limit, then a fresh parser reads the others: not a limit for the batch and one for the file
+        assert time.monotonic() - started < 2 * pool.timeout
         assert hung.error is not None and "LORE_PARSE_TIMEOUT" in hung.error and hung.parsed is None
         assert leave.parsed is not None and "sixteen weeks" in leave.parsed.drafts[0].text
         assert travel.parsed is not None and travel.parsed.title == "Travel"
         known = ParseJob(path=str(folder / "leave.md"), known_hash=leave.content_hash)
         [unchanged] = await pool.read([known], max_bytes=10**6, size=256, overlap=32)
         assert (unchanged.content_hash, unchanged.parsed) == (leave.content_hash, None)
+    finally:
+        await pool.close()
+
+
+async def test_a_file_queued_behind_a_hanging_one_is_not_blamed_for_it(folder: Path) -> None:
+    pipe = folder / "pipe.md"
+    os.mkfifo(pipe)  # opening it blocks forever
+    pool = ParsePool(workers=1, timeout=60)  # one process, shared by two syncs
+    try:
+        await pool.parse(folder / "leave.md", max_bytes=10**6, size=256, overlap=32)  # the process is up
+        pool.timeout = 4
+        hanging = pool.read([ParseJob(path=str(pipe))], max_bytes=10**6, size=256, overlap=32)
+        queued = pool.read([ParseJob(path=str(folder / "travel.md"))], max_bytes=10**6, size=256, overlap=32)
+        [hung], [travel] = await asyncio.gather(hanging, queued)
+        assert hung.error is not None and "LORE_PARSE_TIMEOUT" in hung.error
+        assert travel.error is None and travel.parsed is not None and travel.parsed.title == "Travel"
     finally:
         await pool.close()
 
