@@ -48,7 +48,6 @@ def _admin_sources(records: list[SourceRecord] | None, now: float, configured: b
         "type": "button",
         "text": {"type": "plain_text", "text": "Add a source", "emoji": True},
         "action_id": HOME_ADD,
-        "value": "files",
         "style": "primary",
     }
     blocks: list[Block] = [_section("*Sources*") | {"accessory": add}]

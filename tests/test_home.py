@@ -102,7 +102,7 @@ async def test_the_add_button_opens_the_form_and_adding_redraws_the_home(bot: Bo
 
 
 async def test_the_add_button_does_nothing_for_others(bot: Bot) -> None:
-    button = {"type": "button", "action_id": "lore_home_add", "value": "files"}
+    button = {"type": "button", "action_id": "lore_home_add"}
     assert await bot.click_view(BOB, button) == 200
     await bot.slack.wait_for("views.publish")  # Bob's stale Home is redrawn, without the button
     assert bot.slack.calls_to("views.open") == []
