@@ -1,3 +1,5 @@
+from datetime import date
+
 from knowledge.answering.context import pack
 from knowledge.answering.prompt import NOT_FOUND, build_messages
 from knowledge.tokens import count_tokens
@@ -10,8 +12,8 @@ def test_pack_numbers_sources_with_title_and_headings() -> None:
     )
     assert [s.n for s in packed.sources] == [1, 2]
     rendered = packed.render()
-    assert rendered.startswith("[1] Travel policy\nEmployees book")
-    assert "[2] Handbook > IT > Laptops\nText of the section." in rendered
+    assert rendered.startswith("[1] Travel policy (updated 2024-05-01)\nEmployees book")
+    assert "[2] Handbook > IT > Laptops (updated 2024-05-01)\nText of the section." in rendered
     assert packed.tokens == count_tokens(rendered)
 
 
@@ -37,6 +39,14 @@ def test_prompt_has_rules_numbered_sources_and_question() -> None:
     assert "only from the numbered sources" in system and "[n]" in user and NOT_FOUND in system
     assert "[1] Travel policy" in user and "[2] Expenses" in user
     assert user.index("[2] Expenses") < user.index("Question: How do I book a flight?")
+
+
+def test_prompt_dates_the_question_and_the_sources() -> None:
+    user = build_messages("What changed last month?", pack([TRAVEL], 3000), today=date(2026, 2, 3))[-1][
+        "content"
+    ]
+    assert "[1] Travel policy (updated 2024-05-01)" in user
+    assert "Today's date: 2026-02-03 (Tuesday).\nQuestion: What changed last month?" in user
 
 
 def test_prompt_for_a_chinese_question_asks_for_chinese() -> None:

@@ -1,5 +1,6 @@
 import logging
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,20 @@ async def test_request_carries_the_prompt_and_settings(tmp_path: Path) -> None:
     assert request["authorization"] == "Bearer not-needed"
     user = request["messages"][-1]["content"]
     assert "[1] 休假制度" in user and "answer in Chinese" in user
+
+
+async def test_the_llm_is_told_todays_date_and_when_each_source_was_updated(tmp_path: Path) -> None:
+    async with LLMStandin(["Hotels under 250 EUR [1]."]) as llm:
+        before = datetime.now(UTC).date()
+        await run(
+            make_settings(tmp_path, llm_base_url=llm.base_url), "What is the hotel limit this year?", HITS
+        )
+        after = datetime.now(UTC).date()
+    system, user = (m["content"] for m in llm.requests[0]["messages"])
+    assert "resolve relative dates" in system and "most recently updated" in system
+    told = {f"Today's date: {day.isoformat()} ({day.strftime('%A')})." for day in (before, after)}
+    assert any(line in user for line in told)
+    assert "[1] Expenses (updated 2024-05-01)" in user
 
 
 async def test_invented_marker_is_removed_and_never_shown(tmp_path: Path) -> None:
@@ -198,5 +213,5 @@ async def test_sources_sent_to_the_llm_fit_the_token_budget(tmp_path: Path) -> N
     async with LLMStandin(["Rules apply [1]."]) as llm:
         await run(make_settings(tmp_path, llm_base_url=llm.base_url, context_tokens=300), "Rules?", long)
     user = llm.requests[0]["messages"][-1]["content"]
-    sources = user.removeprefix("Sources:\n\n").split("\n\nQuestion:")[0]
+    sources = user.removeprefix("Sources:\n\n").split("\n\nToday's date:")[0]
     assert "[1] Page 0" in sources and "[2] Page 1" not in sources and count_tokens(sources) <= 300

@@ -56,11 +56,12 @@ def _header(n: int, hit: ScoredChunk) -> str:
     chunk = hit.chunk
     heading = HEADING_SEPARATOR.join(h for h in chunk.heading_path if h and h != chunk.title)
     title = f"{chunk.title}{HEADING_SEPARATOR}{heading}" if heading else chunk.title
-    return f"[{n}] {title}".rstrip()
+    return f"[{n}] {title}".rstrip() + f" (updated {chunk.updated_at.date().isoformat()})"
 
 
 def render_source(n: int, hit: ScoredChunk, text: str) -> str:
-    """`[n] Title > Heading > Sub` on one line, then the text."""
+    """`[n] Title > Heading > Sub (updated YYYY-MM-DD)` on one line, then the text: the date lets the
+    model prefer the newer of two sources that disagree, and say how current an answer is."""
     return f"{_header(n, hit)}\n{text.strip()}"
 
 
