@@ -51,7 +51,7 @@ class Knowledge:
         self._on_close = on_close
         self.index = index
         self.embedder = embedder
-        self.sparse = SparseEncoder(Tokenizer(cjk=settings.cjk_tokenizer))
+        self.sparse = SparseEncoder(Tokenizer(cjk=settings.cjk_tokenizer), pair_weight=settings.pair_weight)
         self.retriever = Retriever(index, embedder, self.sparse, settings)
         self.answerer = Answerer(settings, embedder=embedder)
 

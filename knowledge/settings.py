@@ -108,6 +108,15 @@ class Settings(BaseSettings):
         description="BM25 length normalisation of the keyword (sparse) vectors (0: none, 1: full); a change "
         "applies to documents synced after it (`lore reindex`: all).",
     )
+    pair_weight: float = Field(
+        0.25,
+        ge=0,
+        le=5,
+        description="Weight in a question's keyword (sparse) vector of each pair of neighbouring terms, "
+        "matched against the same pairs in the chunks (0: single terms only; Chinese and Japanese words are "
+        "phrases already and make no pairs); a change applies to "
+        "documents synced after it (`lore reindex`: all).",
+    )
     top_k: int = Field(6, ge=1, le=50, description="Sources given to the answer and shown by default.")
     dense_weight: float = Field(0.5, ge=0, description="Weight of the dense (semantic) ranking in fusion.")
     sparse_weight: float = Field(1.0, ge=0, description="Weight of the sparse (keyword) ranking in fusion.")

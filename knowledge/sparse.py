@@ -15,6 +15,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any, Literal
 
 import Stemmer
@@ -41,6 +42,7 @@ CJK_CHARS = _HAN + _KANA  # a regex character-class body: Han and kana
 # A CJK run, a number with decimal or thousands separators, or a word of other letters and digits.
 _TOKEN_RE = re.compile(rf"(?P<cjk>[{_HAN}{_KANA}]+)|(?P<num>\d+(?:[.,]\d+)+)|(?P<word>[^\W_{_HAN}{_KANA}]+)")
 _HAN_RE = re.compile(f"[{_HAN}]")
+_CJK_RE = re.compile(f"[{_HAN}{_KANA}]")
 _KANA_RE = re.compile(f"[{_KANA}]")
 _LETTER_RE = re.compile(rf"[^\W\d_{_HAN}{_KANA}]")
 
@@ -126,33 +128,54 @@ class SparseEncoder:
         b: float = 0.75,
         avg_len: float = 256.0,
         heading_weight: float = 1.0,
+        pair_weight: float = 0.0,
     ) -> None:
         self.tokenizer = tokenizer
         self.k1 = k1
         self.b = b
         self.avg_len = avg_len
         self.heading_weight = heading_weight
+        self.pair_weight = pair_weight
+
+    def _terms(self, text: str) -> tuple[list[str], list[str]]:
+        """The terms of `text` and, when pairs count, the pairs of neighbouring non-CJK terms."""
+        terms = self.tokenizer.tokens(text)
+        if not self.pair_weight:
+            return terms, []
+        # Chinese and Japanese words are phrases already (jieba's words, or character bigrams)
+        return terms, [f"{a}\x1f{b}" for a, b in pairwise(terms) if not _CJK_RE.search(a + b)]
 
     def encode_passage(self, text: str) -> SparseVector:
         """tf*(k1+1) / (tf + k1*(1-b+b*len/avg_len)) per term; Qdrant's IDF modifier supplies the rest."""
-        return self._bm25(dict(Counter(self.tokenizer.tokens(text))))
+        terms, pairs = self._terms(text)
+        return self._bm25(dict(Counter(terms)), dict(Counter(pairs)))
 
     def encode_fields(self, heading: str, body: str) -> SparseVector:
         """A passage of two fields, BM25F-style: a term of the heading (title and heading path) counts
         `heading_weight` times as much as one of the body, in its frequency and in the passage's length."""
-        counts: dict[str, float] = dict(Counter(self.tokenizer.tokens(body)))
-        for term in self.tokenizer.tokens(heading):
+        terms, pairs = self._terms(body)
+        counts: dict[str, float] = dict(Counter(terms))
+        pair_counts: dict[str, float] = dict(Counter(pairs))
+        head_terms, head_pairs = self._terms(heading)
+        for term in head_terms:
             counts[term] = counts.get(term, 0.0) + self.heading_weight
-        return self._bm25(counts)
+        for pair in head_pairs:
+            pair_counts[pair] = pair_counts.get(pair, 0.0) + self.heading_weight
+        return self._bm25(counts, pair_counts)
 
-    def _bm25(self, counts: dict[str, float]) -> SparseVector:
-        length = sum(counts.values())
+    def _bm25(self, counts: dict[str, float], pairs: dict[str, float] | None = None) -> SparseVector:
+        length = sum(counts.values())  # pairs do not lengthen a passage
         norm = self.k1 * (1.0 - self.b + self.b * length / self.avg_len)
-        return _to_vector((term, tf * (self.k1 + 1.0) / (tf + norm)) for term, tf in counts.items())
+        every = {**counts, **(pairs or {})}
+        return _to_vector((term, tf * (self.k1 + 1.0) / (tf + norm)) for term, tf in every.items())
 
     def encode_query(self, text: str) -> SparseVector:
         """One entry of weight 1.0 per unique term."""
-        return _to_vector((term, 1.0) for term in dict.fromkeys(self.tokenizer.tokens(text)))
+        terms, pairs = self._terms(text)
+        return _to_vector(
+            [(term, 1.0) for term in dict.fromkeys(terms)]
+            + [(pair, self.pair_weight) for pair in dict.fromkeys(pairs)]
+        )
 
 
 def _to_vector(weights: Iterable[tuple[str, float]]) -> SparseVector:

@@ -50,7 +50,11 @@ def keyword_encoder(settings: Settings) -> SparseEncoder:
     """The encoder of the chunks' keyword (sparse) vectors, as the settings say (tokenizer, BM25, fields)."""
     s = settings
     return SparseEncoder(
-        Tokenizer(cjk=s.cjk_tokenizer), k1=s.bm25_k1, b=s.bm25_b, heading_weight=s.heading_weight
+        Tokenizer(cjk=s.cjk_tokenizer),
+        k1=s.bm25_k1,
+        b=s.bm25_b,
+        heading_weight=s.heading_weight,
+        pair_weight=s.pair_weight,
     )
 
 

@@ -212,3 +212,20 @@ def test_bm25_settings_reach_the_synced_keyword_vectors(tmp_path: Path) -> None:
     assert weights(default, "", long_body)["alpha"] < weights(default, "", "alpha beta")["alpha"]
     # b = 0: a passage's length no longer lowers its terms' weight; k1 sets the weight of one occurrence
     assert weights(flat, "", long_body)["alpha"] == weights(flat, "", "alpha beta")["alpha"] == 1.0
+
+
+def score(encoder: SparseEncoder, query: str, passage: str) -> float:
+    q, p = encoder.encode_query(query), encoder.encode_passage(passage)
+    by_index = dict(zip(p.indices, p.values, strict=True))
+    return sum(w * by_index.get(i, 0.0) for i, w in zip(q.indices, q.values, strict=True))
+
+
+def test_pairs_of_neighbouring_terms_favour_the_passage_that_says_the_phrase() -> None:
+    together = "Contact the sales development team in their channel."
+    apart = "Development of the channel is led by the sales team."
+    plain = SparseEncoder(Tokenizer("jieba"))
+    paired = SparseEncoder(Tokenizer("jieba"), pair_weight=0.5)
+    assert score(plain, "sales development", together) == score(plain, "sales development", apart)
+    assert score(paired, "sales development", together) > score(paired, "sales development", apart)
+    assert paired.encode_query("sales").indices == plain.encode_query("sales").indices  # one term: no pair
+    assert paired.encode_query(ZH) == plain.encode_query(ZH)  # Chinese words are phrases already

@@ -35,6 +35,7 @@ INDEX_SETTINGS = (
     "heading_weight",
     "bm25_k1",
     "bm25_b",
+    "pair_weight",
     "embedding_model",
     "embedding_base_url",
     "embedding_dim",
