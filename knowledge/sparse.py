@@ -3,7 +3,8 @@
 A passage vector holds BM25's term-frequency part per term; the IDF part is applied by Qdrant's IDF modifier
 on the sparse vector config, so a query vector (one entry per unique term, weight 1.0) dotted with it gives
 BM25. Chinese and Japanese runs are segmented with jieba or as character bigrams; other words are lower-cased,
-stemmed (Snowball English) and stripped of English stopwords.
+stemmed (Snowball English) and stripped of English stopwords. With `pair_weight`, each pair of neighbouring
+non-CJK terms is a term too (not counted in a passage's length), weighted `pair_weight` in a query.
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ class SparseEncoder:
         return _to_vector((term, tf * (self.k1 + 1.0) / (tf + norm)) for term, tf in every.items())
 
     def encode_query(self, text: str) -> SparseVector:
-        """One entry of weight 1.0 per unique term."""
+        """One entry of weight 1.0 per unique term, and of `pair_weight` per unique pair of neighbours."""
         terms, pairs = self._terms(text)
         return _to_vector(
             [(term, 1.0) for term in dict.fromkeys(terms)]

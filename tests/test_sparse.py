@@ -212,6 +212,9 @@ def test_bm25_settings_reach_the_synced_keyword_vectors(tmp_path: Path) -> None:
     assert weights(default, "", long_body)["alpha"] < weights(default, "", "alpha beta")["alpha"]
     # b = 0: a passage's length no longer lowers its terms' weight; k1 sets the weight of one occurrence
     assert weights(flat, "", long_body)["alpha"] == weights(flat, "", "alpha beta")["alpha"] == 1.0
+    unpaired = keyword_encoder(Settings(_env_file=None, data_dir=tmp_path, pair_weight=0))  # type: ignore[call-arg]
+    assert len(default.encode_passage("sales development").indices) == 3  # two terms and their pair
+    assert len(unpaired.encode_passage("sales development").indices) == 2
 
 
 def score(encoder: SparseEncoder, query: str, passage: str) -> float:
