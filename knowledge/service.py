@@ -34,6 +34,19 @@ class Retrieved(BaseModel):
     skipped: list[str] = Field(default_factory=list)
 
 
+def keyword_encoder(settings: Settings) -> SparseEncoder:
+    """The encoder of keyword (sparse) vectors as the settings say (tokenizer, BM25, fields, pairs): the
+    sync encodes chunks with it and `Knowledge` questions, so the two always agree."""
+    s = settings
+    return SparseEncoder(
+        Tokenizer(cjk=s.cjk_tokenizer),
+        k1=s.bm25_k1,
+        b=s.bm25_b,
+        heading_weight=s.heading_weight,
+        pair_weight=s.pair_weight,
+    )
+
+
 class Knowledge:
     """Search and answer over the index, always as a principal."""
 
@@ -51,7 +64,9 @@ class Knowledge:
         self._on_close = on_close
         self.index = index
         self.embedder = embedder
-        self.sparse = SparseEncoder(Tokenizer(cjk=settings.cjk_tokenizer), pair_weight=settings.pair_weight)
+        self.sparse = keyword_encoder(
+            settings
+        )  # the sync's encoder too: a question's pairs match the chunks'
         self.retriever = Retriever(index, embedder, self.sparse, settings)
         self.answerer = Answerer(settings, embedder=embedder)
 

@@ -12,10 +12,9 @@ from ingestion.sync import SyncEngine, SyncLimits
 from knowledge.embedding.base import Embedder
 from knowledge.index.base import Index
 from knowledge.kv.redis import RedisStore
-from knowledge.service import Knowledge
+from knowledge.service import Knowledge, keyword_encoder
 from knowledge.settings import Settings
 from knowledge.sources import Registry, open_registry
-from knowledge.sparse import SparseEncoder, Tokenizer
 
 
 def sync_engine(kb: Knowledge, parser: ParsePool, state: SyncState) -> SyncEngine:
@@ -43,18 +42,6 @@ def engine_over(
         parser=parser,
         limits=limits,
         caches=lambda source_id: connector_cache(source_id, settings),
-    )
-
-
-def keyword_encoder(settings: Settings) -> SparseEncoder:
-    """The encoder of the chunks' keyword (sparse) vectors, as the settings say (tokenizer, BM25, fields)."""
-    s = settings
-    return SparseEncoder(
-        Tokenizer(cjk=s.cjk_tokenizer),
-        k1=s.bm25_k1,
-        b=s.bm25_b,
-        heading_weight=s.heading_weight,
-        pair_weight=s.pair_weight,
     )
 
 

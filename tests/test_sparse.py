@@ -203,8 +203,8 @@ def test_heading_terms_weigh_more_than_body_terms_as_the_setting_says() -> None:
 
 
 def test_bm25_settings_reach_the_synced_keyword_vectors(tmp_path: Path) -> None:
+    from knowledge.service import keyword_encoder
     from knowledge.settings import Settings
-    from lore.runtime import keyword_encoder
 
     long_body = "alpha " + " ".join(f"filler{i}" for i in range(500))
     default = keyword_encoder(Settings(_env_file=None, data_dir=tmp_path))  # type: ignore[call-arg]
