@@ -1,8 +1,8 @@
 """The sync worker: arq jobs that sync or remove a source (`ingestion.source_jobs`), a schedule that queues
 due sources, and `run_worker` (what `lore worker` runs).
 
-A job cut short (SIGTERM after `SHUTDOWN_WAIT`, or a killed worker, see `ingestion.liveness`) is handed back
-and runs again from where it stopped.
+A job cut short (SIGTERM after `LORE_WORKER_SHUTDOWN_WAIT`, or a killed worker, see `ingestion.liveness`) is
+handed back and runs again from where it stopped.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 
 CONTEXT = "lore"  # key of the WorkerContext in arq's ctx
 HANDBACKS = 3  # extra runs arq allows for jobs handed back by a shutdown or a killed worker
-SHUTDOWN_WAIT = 25  # seconds SIGTERM waits for running jobs before handing them back
 POLL_DELAY = 0.5  # seconds between looks at the queue
 ENQUEUE_DUE = "enqueue_due"  # the cron job's name
 
@@ -93,7 +92,7 @@ def build_worker(
         on_job_start=liveness.job_started,
         after_job_end=liveness.job_ended,
         handle_signals=handle_signals,
-        job_completion_wait=SHUTDOWN_WAIT,
+        job_completion_wait=context.settings.worker_shutdown_wait,
         max_jobs=context.settings.worker_jobs,
         job_timeout=context.job_timeout + 60,
         keep_result=0,
@@ -112,7 +111,8 @@ async def run_worker(
 ) -> Worker:
     """Run jobs until SIGTERM/SIGINT (or, with `burst`, until the queue is empty); returns the worker.
 
-    On a signal the worker takes no new job and waits up to `SHUTDOWN_WAIT` seconds for the running ones;
+    On a signal the worker takes no new job and waits up to `LORE_WORKER_SHUTDOWN_WAIT` seconds (25) for the
+    running ones;
     those still running are cancelled, and arq puts them back at the head of the queue.
     """
     return await work(build_worker(context, redis_url, burst=burst, handle_signals=handle_signals))

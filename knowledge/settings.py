@@ -160,6 +160,13 @@ class Settings(BaseSettings):
         description="Sources one `lore worker` syncs at once (each job embeds in its own batches; more jobs "
         "help when sources wait on slow servers, not when the CPU is the limit).",
     )
+    worker_shutdown_wait: int = Field(
+        25,
+        ge=1,
+        le=3600,
+        description="Seconds a `lore worker` given SIGTERM waits for its running syncs to finish before it "
+        "hands them back to the queue; keep it below the orchestrator's grace period (Kubernetes: 30 s).",
+    )
     delete_guard_ratio: float = Field(
         0.5,
         gt=0,

@@ -263,7 +263,7 @@ async def test_a_stopped_worker_hands_its_job_back(
     await asyncio.wait_for(gated.reached.wait(), 30)
     status = await jobs.status()
     assert (status.running, status.queued, status.workers) == (["wiki"], 0, 1)
-    worker.handle_sig(signal.SIGTERM)  # what SIGTERM does once SHUTDOWN_WAIT has run out
+    worker.handle_sig(signal.SIGTERM)  # what SIGTERM does once LORE_WORKER_SHUTDOWN_WAIT has run out
     with contextlib.suppress(asyncio.CancelledError):
         await running
     await worker.close()
@@ -277,6 +277,32 @@ async def test_a_stopped_worker_hands_its_job_back(
     docs = await context.engine.state.documents("wiki")
     assert len(docs) == 3
     assert await context.engine.index.count("wiki") == sum(d.chunks for d in docs.values())
+
+
+@pytest.mark.parametrize("kb", ["edge"], indirect=True)
+async def test_sigterm_hands_back_what_runs_past_the_shutdown_wait(
+    context: WorkerContext, jobs: ArqJobs, registry: StoreRegistry, folder: Path, redis: str
+) -> None:
+    await register(registry, folder)
+    await jobs.request_sync(WIKI)
+    gated = Gated(FilesConnector([folder], ["public"]), after=1)  # a sync that never ends by itself
+    settings = context.settings.model_copy(update={"worker_shutdown_wait": 1})
+    worker = build_worker(
+        dataclasses.replace(context, settings=settings, connector_for=lambda s, _: gated),
+        redis,
+        handle_signals=False,
+    )
+    running = asyncio.ensure_future(worker.async_run())
+    await asyncio.wait_for(gated.reached.wait(), 30)
+    started = time.monotonic()
+    worker.handle_sig_wait_for_completion(signal.SIGTERM)  # what SIGTERM does (arq's handler)
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(running, 20)
+    waited = time.monotonic() - started
+    await worker.close()
+    assert 1 <= waited < 10  # the setting's wait, not the 25 s default
+    assert worker.jobs_retried == 1
+    assert await jobs.pool.zscore(QUEUE, job_id(SYNC, "wiki")) is not None  # handed back
 
 
 async def reached(gates: Iterable[Gated], when: str) -> None:
@@ -550,6 +576,7 @@ async def test_sigterm_lets_the_running_sync_finish(
     await register(registry, docs, "docs")
     await jobs.request_sync(JobRequest(source_id="docs"))
     env = {**os.environ, "LORE_DATA_DIR": str(settings.data_dir), "LORE_REDIS_URL": redis}
+    env["LORE_WORKER_SHUTDOWN_WAIT"] = "300"  # a loaded machine must not cut the sync short
     state_db = settings.data_dir / STATE_FILE
     with (tmp_path / "worker.log").open("wb") as log:
         worker = await asyncio.create_subprocess_exec(

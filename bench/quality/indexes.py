@@ -44,6 +44,7 @@ INDEX_CODE = (
     "ingestion/parsing.py",
     "ingestion/tables.py",
     "ingestion/chunking.py",
+    "ingestion/storing.py",
     "ingestion/sync.py",
     "knowledge/models.py",
     "knowledge/sparse.py",
