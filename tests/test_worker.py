@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from arq.worker import Worker
 from pydantic import SecretStr
 
 from ingestion.connectors.base import DocumentRef
@@ -249,10 +250,10 @@ class Gated:
         return await self.inner.fetch(ref, workdir)
 
 
-@pytest.mark.parametrize("kb", ["edge"], indirect=True)
-async def test_a_stopped_worker_hands_its_job_back(
+async def stuck_sync(
     context: WorkerContext, jobs: ArqJobs, registry: StoreRegistry, folder: Path, redis: str
-) -> None:
+) -> tuple[Worker, asyncio.Future[None]]:
+    """A worker (signals not handled) running a sync of the wiki that waits forever after one document."""
     await register(registry, folder)
     await jobs.request_sync(WIKI)
     gated = Gated(FilesConnector([folder], ["public"]), after=1)
@@ -261,6 +262,14 @@ async def test_a_stopped_worker_hands_its_job_back(
     )
     running = asyncio.ensure_future(worker.async_run())
     await asyncio.wait_for(gated.reached.wait(), 30)
+    return worker, running
+
+
+@pytest.mark.parametrize("kb", ["edge"], indirect=True)
+async def test_a_stopped_worker_hands_its_job_back(
+    context: WorkerContext, jobs: ArqJobs, registry: StoreRegistry, folder: Path, redis: str
+) -> None:
+    worker, running = await stuck_sync(context, jobs, registry, folder, redis)
     status = await jobs.status()
     assert (status.running, status.queued, status.workers) == (["wiki"], 0, 1)
     worker.handle_sig(signal.SIGTERM)  # what SIGTERM does once LORE_WORKER_SHUTDOWN_WAIT has run out
@@ -283,17 +292,10 @@ async def test_a_stopped_worker_hands_its_job_back(
 async def test_sigterm_hands_back_what_runs_past_the_shutdown_wait(
     context: WorkerContext, jobs: ArqJobs, registry: StoreRegistry, folder: Path, redis: str
 ) -> None:
-    await register(registry, folder)
-    await jobs.request_sync(WIKI)
-    gated = Gated(FilesConnector([folder], ["public"]), after=1)  # a sync that never ends by itself
     settings = context.settings.model_copy(update={"worker_shutdown_wait": 1})
-    worker = build_worker(
-        dataclasses.replace(context, settings=settings, connector_for=lambda s, _: gated),
-        redis,
-        handle_signals=False,
+    worker, running = await stuck_sync(
+        dataclasses.replace(context, settings=settings), jobs, registry, folder, redis
     )
-    running = asyncio.ensure_future(worker.async_run())
-    await asyncio.wait_for(gated.reached.wait(), 30)
     started = time.monotonic()
     worker.handle_sig_wait_for_completion(signal.SIGTERM)  # what SIGTERM does (arq's handler)
     with contextlib.suppress(asyncio.CancelledError):
