@@ -164,6 +164,14 @@ class Answering:
             )
         hits = self.kb.fuse([found.hits, in_slack]) if in_slack else found.hits
         await reply.step(steps.searched(hits, found.skipped))
+        if hits and self.kb.plans_lookups:
+            await reply.step(steps.looking_further())
+            further = await self.kb.look_further(
+                standalone.question, hits, audience, search=standalone.search, sources=sources
+            )
+            self.metrics.second_searches.labels(outcome="searched" if further.queries else "none").inc()
+            await reply.step(steps.looked_further(further.queries, further.added))
+            hits = further.hits
         await reply.step(steps.writing(self.settings.llm_base_url is not None))
         preset = setup.preset if setup is not None else ""
         answer, streamed = await self._stream(reply, standalone, hits, history, started, preset)

@@ -56,6 +56,13 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.second_searches = Counter(
+            "lore_second_searches",
+            "Questions whose first hits an LLM read to plan a second search (LORE_SECOND_SEARCH), by "
+            "outcome: searched, or none (nothing to look up, or the plan failed: see the log).",
+            ["outcome"],
+            registry=r,
+        )
         self.feedback = Counter("lore_feedback", "Votes on answers: up or down.", ["vote"], registry=r)
         self.retrieval_seconds = Histogram(
             "lore_retrieval_seconds",

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from knowledge.access import Principal
 from knowledge.answering.answerer import Answerer, AnswerEvent, Final
+from knowledge.answering.lookups import LOOKUP_HITS, plan_lookups
 from knowledge.answering.rewrite import Standalone, standalone_question
 from knowledge.embedding.cache import CachedEmbedder
 from knowledge.embedding.factory import open_embedder
@@ -32,6 +33,14 @@ class Retrieved(BaseModel):
 
     hits: list[ScoredChunk]
     skipped: list[str] = Field(default_factory=list)
+
+
+class Lookup(BaseModel):
+    """The hits an answer draws on after the second search the LLM planned (`look_further`)."""
+
+    hits: list[ScoredChunk]
+    queries: list[str] = Field(default_factory=list, description="What was searched again; none: no search.")
+    added: list[ScoredChunk] = Field(default_factory=list, description="Hits the second search added.")
 
 
 def keyword_encoder(settings: Settings) -> SparseEncoder:
@@ -134,6 +143,39 @@ class Knowledge:
         fused.sort(key=lambda hit: (-round(hit.score, 12), -_closeness(hit), -own[hit.chunk.id]))
         return diversify(fused, k, self.settings.max_chunks_per_doc)
 
+    @property
+    def plans_lookups(self) -> bool:
+        """True when `look_further` may search again: an LLM is configured and `LORE_SECOND_SEARCH` is on."""
+        return self.answerer.llm is not None and self.settings.second_search
+
+    async def look_further(
+        self,
+        question: str,
+        hits: Sequence[ScoredChunk],
+        principal: Principal,
+        *,
+        search: str | None = None,
+        sources: list[str] | None = None,
+    ) -> Lookup:
+        """`hits` with what a second search adds, when an LLM is configured and `LORE_SECOND_SEARCH` is on:
+        the LLM reads the first hits and names what to look up next (`answering.lookups`); each query
+        searches this index as `principal`, within `sources`, and its best hits are fused with the first
+        ones by rank. Remote Lore deployments are not asked again: the queries carry words of the sources
+        read here, which the remote's operators may not read."""
+        llm = self.answerer.llm
+        if llm is None or not self.plans_lookups or not hits:
+            return Lookup(hits=list(hits))
+        queries = await plan_lookups(llm, question, hits, [search] if search else [])
+        if not queries:
+            return Lookup(hits=list(hits))
+        grants = principal.sorted()
+        more = await asyncio.gather(
+            *(self.retriever.search(q, grants, k=LOOKUP_HITS, source_ids=sources) for q in queries)
+        )
+        fused = self.fuse([list(hits), *more], self.settings.top_k + LOOKUP_HITS * len(queries))
+        first = {hit.chunk.id for hit in hits}
+        return Lookup(hits=fused, queries=queries, added=[h for h in fused if h.chunk.id not in first])
+
     async def search(self, query: str, principal: Principal, *, k: int | None = None) -> list[SearchResult]:
         """`lore search`: the best hits as results, their text the windows a reader sees."""
         return [to_result(hit) for hit in await self.hits(query, principal, k=k)]
@@ -148,7 +190,8 @@ class Knowledge:
         """`lore ask`: a cited answer from what `principal` may read (follow-ups made standalone first)."""
         query = await self.standalone(question, history)
         found = await self.retrieve(query.search, principal, federate=federate)
-        answer = await self.answerer.answer(query.question, found.hits, history=history, search=query.search)
+        hits = (await self.look_further(query.question, found.hits, principal, search=query.search)).hits
+        answer = await self.answerer.answer(query.question, hits, history=history, search=query.search)
         return answer.model_copy(update={"skipped": found.skipped})
 
     async def ask_stream(
@@ -157,9 +200,8 @@ class Knowledge:
         """The answer as it is written, then the final cited answer."""
         query = await self.standalone(question, history)
         found = await self.retrieve(query.search, principal, federate=federate)
-        async for event in self.answerer.stream(
-            query.question, found.hits, history=history, search=query.search
-        ):
+        hits = (await self.look_further(query.question, found.hits, principal, search=query.search)).hits
+        async for event in self.answerer.stream(query.question, hits, history=history, search=query.search):
             if isinstance(event, Final):
                 event = Final(answer=event.answer.model_copy(update={"skipped": found.skipped}))
             yield event

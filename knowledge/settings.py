@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     llm_retries: int = Field(2, ge=0, le=10, description="Retries of a failed LLM call (5xx, 429, timeouts).")
     llm_temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature of answers.")
     context_tokens: int = Field(3000, ge=200, description="Token budget of the sources packed into a prompt.")
+    second_search: bool = Field(
+        True,
+        description="With an LLM: it reads the first search's hits and may name up to two things to look up "
+        "next (the executive a division's page names, to find that executive's channel), searched before it "
+        "answers; one short LLM call more per question. Without an LLM it has no effect.",
+    )
 
     # chunking and retrieval (chosen by `make bench`, see docs/benchmarks.md)
     chunk_size: int = Field(256, ge=32, le=2048, description="Target chunk size in tokens.")

@@ -8,6 +8,10 @@
 `POST /v1/chat/completions` answers with JSON, or with SSE chunks ending in `data: [DONE]` when the request
 says `"stream": true`. Failure modes: `status` (e.g. 500, 401) answers every request with that HTTP error,
 `hang` never answers (for timeouts), `drop_after` closes the connection after that many streamed chunks.
+
+Requests that plan a second search (their system prompt is `knowledge.answering.lookups.SYSTEM`) are a task
+of their own, the way a model does each task it is asked: they get the `plans` replies in order (the last one
+repeats; by default "NONE", no second search) and are kept in `plan_requests`, apart from `requests`.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
+from knowledge.answering.lookups import SYSTEM as PLAN_SYSTEM
 from tests.conftest import free_port
 
 MODEL = "standin-1"
@@ -47,8 +52,11 @@ class LLMStandin:
         hang: bool = False,
         drop_after: int | None = None,
         piece_size: int = 3,
+        plans: list[str] | None = None,
     ) -> None:
         self.replies: list[str | list[str]] = list(replies or [""])
+        self.plans = list(plans or ["NONE"])
+        self.plan_requests: list[dict[str, Any]] = []
         self.status = status
         self.hang = hang
         self.drop_after = drop_after
@@ -94,13 +102,18 @@ class LLMStandin:
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
-        self.requests.append({**body, "authorization": request.headers.get("Authorization", "")})
+        planning = body["messages"][0]["content"] == PLAN_SYSTEM
+        kept = self.plan_requests if planning else self.requests
+        kept.append({**body, "authorization": request.headers.get("Authorization", "")})
         self.received.set()
         if self.hang:
             await self._release.wait()
         if self.status is not None:
             error = {"message": f"stand-in error {self.status}", "type": "standin_error", "code": None}
             return web.json_response({"error": error}, status=self.status)
+        if planning:
+            plan = self.plans[min(len(self.plan_requests), len(self.plans)) - 1]
+            return web.json_response(completion(plan))
         parts = self._next_reply()
         if body.get("stream"):
             return await self._stream(request, parts)

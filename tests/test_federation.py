@@ -32,6 +32,7 @@ from knowledge.sources import Credentials, FileRegistry, Source
 from lore.runtime import sync_engine
 from tests.api_harness import ApiHarness, serving_api, silent_lore
 from tests.conftest import free_port, write_pages
+from tests.llm_standin import LLMStandin
 
 HR_PAGES = {
     "leave.md": "# Parental leave\n\nParents get 16 weeks of paid parental leave, to be taken in the first "
@@ -125,6 +126,22 @@ async def test_the_remote_key_limits_what_comes_back(
     assert remote.served == ["/v1/search"] and found.skipped == []
     assert ("hr-lore", "hr-handbook/leave.md") in {(h.chunk.source_id, h.chunk.doc_id) for h in found.hits}
     assert "Quiblix" not in json.dumps([h.chunk.model_dump(mode="json") for h in found.hits])
+
+
+async def test_the_second_search_does_not_carry_local_words_to_the_remote(
+    loaded_kb: Knowledge, remote: ApiHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = await remote.key("hq", ["group:employees"])
+    async with LLMStandin(["Parents get 16 weeks [1]."], plans=["Zorblax bonus pool payroll"]) as llm:
+        tuned = loaded_kb.settings.model_copy(update={"llm_base_url": llm.base_url, "llm_retries": 0})
+        local = Knowledge(tuned, loaded_kb.index, loaded_kb.embedder)
+        kb = await federated(local, tmp_path, remote.url, monkeypatch, key)
+        answer = await kb.ask(LEAVE, STAFF)
+        await release(kb)
+        await local.answerer.close()
+    # the plan was made and searched here; the remote was asked once, with the question only
+    assert len(llm.plan_requests) == 1 and "16 weeks" in answer.answer
+    assert remote.served == ["/v1/search"]
 
 
 async def test_who_may_not_use_the_remote_never_reaches_it(

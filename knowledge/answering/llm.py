@@ -102,10 +102,12 @@ class ChatClient:
                 retryable=True,
             ) from exc
 
-    async def complete(self, messages: Sequence[ChatMessage]) -> str:
-        """The whole reply at once; raises `LLMError`."""
+    async def complete(self, messages: Sequence[ChatMessage], *, retries: int | None = None) -> str:
+        """The whole reply at once; raises `LLMError`. `retries` replaces `LORE_LLM_RETRIES` for this call
+        (0: a step that can be skipped fails at once, and the answer's own call keeps the retries)."""
+        client = self._client if retries is None else self._client.with_options(max_retries=retries)
         try:
-            response = await self._client.chat.completions.create(**self._request(messages))
+            response = await client.chat.completions.create(**self._request(messages))
         except Exception as exc:
             raise map_error(exc, self.settings) from exc
         if not response.choices:
