@@ -117,7 +117,11 @@ async def run(args: argparse.Namespace) -> str:
     ]
     if "quality" in only:
         corpora = set(args.quality_corpora.split(",")) if args.quality_corpora else None
-        sections.append(await quality_section(args.data, work, args.quick, corpora, args.answers_only))
+        sections.append(
+            await quality_section(
+                args.data, work, args.quick, corpora, args.answers_only, args.llm, args.llm_model
+            )
+        )
     if "retrieval" in only:
         started = time.perf_counter()
         rows = await retrieval(args.data, work, args.quick)
@@ -229,12 +233,21 @@ QUALITY_COMMAND = ".venv/bin/python -m bench.run --only quality --work .lore-ben
 
 
 async def quality_section(
-    data: Path, work: Path, quick: bool, corpora: set[str] | None = None, answers_only: bool = False
+    data: Path,
+    work: Path,
+    quick: bool,
+    corpora: set[str] | None = None,
+    answers_only: bool = False,
+    llm: str = "",
+    llm_model: str = "",
 ) -> str:
     """Every kind of question against the BM25 peer, in English and Chinese; extractive answers
-    (`answers_only`: those alone)."""
+    (`answers_only`: those alone); with `llm` (an OpenAI-compatible base URL; its key from
+    `LORE_LLM_API_KEY`), the second search that model plans, as a further system."""
     started = time.perf_counter()
-    results = await quality_suite.run(data, work, quick, bench_settings(work), corpora, answers_only)
+    planner = bench_settings(work, llm_base_url=llm, llm_model=llm_model) if llm else None
+    plain = bench_settings(work, llm_base_url=None)  # the answers measured are extractive, whatever the env
+    results = await quality_suite.run(data, work, quick, plain, corpora, answers_only, planner)
     for miss in results.misses:
         print(f"  hybrid missed ({miss.kind}, {miss.spans:.2f} of spans): {miss.standalone}", file=sys.stderr)
     return quality_report.section(results, QUALITY_COMMAND) + f"\n({time.perf_counter() - started:.0f} s)\n"
@@ -451,6 +464,13 @@ def main() -> int:
         action="store_true",
         help="quality: only the extractive answers (no retrieval tables; reuses the cached indexes)",
     )
+    parser.add_argument(
+        "--llm",
+        default="",
+        help="quality: also measure the second search this LLM plans (an OpenAI-compatible base URL, "
+        "e.g. http://localhost:8000/v1; key from LORE_LLM_API_KEY)",
+    )
+    parser.add_argument("--llm-model", default="gpt-4o-mini", help="quality: the model at --llm")
     parser.add_argument("--chunk-sizes", default="", help="also compare these chunk sizes, e.g. 128,256,512")
     args = parser.parse_args()
     report = asyncio.run(run(args))

@@ -156,12 +156,14 @@ class Knowledge:
         *,
         search: str | None = None,
         sources: list[str] | None = None,
+        k: int | None = None,
     ) -> Lookup:
         """`hits` with what a second search adds, when an LLM is configured and `LORE_SECOND_SEARCH` is on:
         the LLM reads the first hits and names what to look up next (`answering.lookups`); each query
         searches this index as `principal`, within `sources`, and its best hits are fused with the first
-        ones by rank. Remote Lore deployments are not asked again: the queries carry words of the sources
-        read here, which the remote's operators may not read."""
+        ones by rank (`k`, default `LORE_TOP_K`, plus what each query may add). Remote Lore deployments are
+        not asked again: the queries carry words of the sources read here, which the remote's operators
+        may not read."""
         llm = self.answerer.llm
         if llm is None or not self.plans_lookups or not hits:
             return Lookup(hits=list(hits))
@@ -172,7 +174,7 @@ class Knowledge:
         more = await asyncio.gather(
             *(self.retriever.search(q, grants, k=LOOKUP_HITS, source_ids=sources) for q in queries)
         )
-        fused = self.fuse([list(hits), *more], self.settings.top_k + LOOKUP_HITS * len(queries))
+        fused = self.fuse([list(hits), *more], (k or self.settings.top_k) + LOOKUP_HITS * len(queries))
         first = {hit.chunk.id for hit in hits}
         return Lookup(hits=fused, queries=queries, added=[h for h in fused if h.chunk.id not in first])
 

@@ -21,13 +21,14 @@ from bench.quality import report as quality_report
 from bench.quality import sweep
 from bench.quality.cases import Case, Corpus, write_domainrag
 from bench.quality.peer import Bm25Peer, token_windows
-from bench.quality.retrieval import MODES, PEER
+from bench.quality.retrieval import MODES, PEER, SECOND
 from bench.quality.rule import Read, Score, score
 from bench.quality.suite import Part, Results, measure_part
 from bench.retrieval import CHAR_BUDGET, Question, score_question, span_in, within_budget
 from knowledge.models import Chunk, ScoredChunk
 from knowledge.tokens import encoding
 from tests.conftest import write_pages
+from tests.llm_standin import MODEL, LLMStandin
 
 
 def hit(doc: str, text: str) -> ScoredChunk:
@@ -259,3 +260,20 @@ async def test_a_tiny_quality_run_measures_every_system_and_reuses_its_index(tmp
     assert again.rows == first.rows
     assert "| tiny | single | 1 |" in quality_report.section(first, "cmd")
     assert answers_only.rows == [] and answers_only.answers == first.answers
+
+
+@pytest.mark.timeout(300)
+async def test_with_an_llm_the_quality_run_measures_the_second_search_it_plans(tmp_path: Path) -> None:
+    folder = write_pages(tmp_path / "pages", TINY)
+    gold = {"travel.md": ["up to $300 per night"]}
+    hotel = Case(kind="single", question="Hotel cost per night?", gold=gold)
+    part = Part(corpus=Corpus(name="tiny", lang="en", folder=folder), cases=[hotel])
+    results = Results()
+    async with LLMStandin(plans=["Location channels prefix"]) as llm:
+        planner = bench_settings(tmp_path, llm_base_url=llm.base_url, llm_model=MODEL, llm_retries=0)
+        await measure_part(tmp_path / "work", part, bench_settings(tmp_path), results, llm=planner)
+    [plan] = llm.plan_requests
+    assert "Hotel cost per night?" in plan["messages"][1]["content"] and llm.requests == []  # no answers
+    assert {r.system for r in results.rows} == {*MODES, SECOND, PEER}
+    assert [r.evidence for r in results.rows if r.system == SECOND] == [1.0]
+    assert f"{SECOND} evidence / MRR@10" in quality_report.section(results, "cmd")

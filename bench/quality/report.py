@@ -6,11 +6,11 @@ from typing import Literal
 
 from bench.common import table
 from bench.quality.answers import AnswerRow
-from bench.quality.retrieval import PEER, Row
+from bench.quality.retrieval import PEER, SECOND, Row
 from bench.quality.rule import CHAR_BUDGET
 from bench.quality.suite import Results
 
-SYSTEMS = ("dense", "sparse", "hybrid", PEER)
+SYSTEMS = ("dense", "sparse", "hybrid", SECOND, PEER)  # a system no row has (SECOND without --llm): no column
 
 
 Measure = Literal["evidence", "recall5", "spans"]
@@ -29,12 +29,13 @@ def retrieval_table(rows: list[Row], measure: Measure) -> str:
     if not rows:
         return "(not measured in this run)"
     keys = list(dict.fromkeys((r.corpus, r.kind) for r in rows))
+    systems = [s for s in SYSTEMS if any(r.system == s for r in rows)]
     lines = []
     for corpus, kind in keys:
         by_system = {r.system: r for r in rows if r.corpus == corpus and r.kind == kind}
         n = next(iter(by_system.values())).questions
-        lines.append([corpus, kind, str(n), *[_cell(by_system.get(s), measure) for s in SYSTEMS]])
-    return table(["set", "kind", "questions", *[f"{s} {HEADS[measure]}" for s in SYSTEMS]], lines)
+        lines.append([corpus, kind, str(n), *[_cell(by_system.get(s), measure) for s in systems]])
+    return table(["set", "kind", "questions", *[f"{s} {HEADS[measure]}" for s in systems]], lines)
 
 
 def _share(value: float | None) -> str:

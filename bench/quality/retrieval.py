@@ -1,7 +1,9 @@
 """Retrieval under the rule: Lore's three modes and the BM25 peer, question by question, per kind.
 
 Every system gets the same question text: a follow-up is first rewritten from its thread by Lore (no LLM),
-and the peer searches that same standalone question.
+and the peer searches that same standalone question. With a `planner` (a knowledge base on the same index
+with an LLM), a fourth system: the hybrid ranking after the second search that LLM plans
+(`Knowledge.look_further`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from knowledge.service import Knowledge
 
 MODES: tuple[Mode, ...] = ("dense", "sparse", "hybrid")
 PEER = "BM25 peer"
+SECOND = "hybrid + LLM second search"  # measured only with `--llm` (bench.run): no offline LLM here
 
 
 class Row(BaseModel):
@@ -53,12 +56,20 @@ async def lore_ranking(kb: Knowledge, query: str, mode: Mode) -> list[Read]:
     return lore_reads(found.hits)
 
 
+async def planned_ranking(kb: Knowledge, planner: Knowledge, query: str) -> list[Read]:
+    """The hybrid ranking with what the planner's second search adds, as `{public}`."""
+    anyone = Principal.anonymous()
+    found = await kb.retrieve(query, anyone, k=DEPTH, mode="hybrid", federate=False)
+    return lore_reads((await planner.look_further(query, found.hits, anyone, k=DEPTH)).hits)
+
+
 async def measure(
     corpus: Corpus,
     kb: Knowledge,
     peer: Bm25Peer | None,
     cases: Sequence[Case],
     modes: Sequence[Mode] = MODES,
+    planner: Knowledge | None = None,
 ) -> tuple[list[Row], list[Miss]]:
     """Rows per kind and system (and "all" over the kinds), and the questions hybrid missed."""
     threads = Threads(kb, Principal.anonymous())
@@ -73,9 +84,11 @@ async def measure(
             scores[case.kind, mode].append(s)
             if mode == "hybrid" and s.spans < 1:
                 misses.append(Miss(kind=case.kind, question=case.question, standalone=query, spans=s.spans))
+        if planner is not None:
+            scores[case.kind, SECOND].append(score(case, await planned_ranking(kb, planner, query)))
         if peer is not None:
             scores[case.kind, PEER].append(score(case, peer.search(query)))
-    systems = [*modes, PEER] if peer is not None else list(modes)
+    systems = [*modes, *([SECOND] if planner else []), *([PEER] if peer is not None else [])]
     kinds = list(dict.fromkeys(case.kind for case in cases))
     rows = [row(corpus, kind, system, scores[kind, system]) for kind in kinds for system in systems]
     if len(kinds) > 1:

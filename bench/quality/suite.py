@@ -32,6 +32,7 @@ from bench.quality.indexes import corpus_kb
 from bench.quality.peer import Bm25Peer
 from bench.quality.retrieval import Miss, Row, measure
 from bench.retrieval import temp_folder
+from knowledge.service import Knowledge
 from knowledge.settings import Settings
 
 
@@ -69,16 +70,29 @@ class Results(BaseModel):
 
 
 async def measure_part(
-    work: Path, part: Part, settings: Settings, results: Results, answers_only: bool = False
+    work: Path,
+    part: Part,
+    settings: Settings,
+    results: Results,
+    answers_only: bool = False,
+    llm: Settings | None = None,
 ) -> None:
     """Index `part`'s corpus (or reuse it), measure retrieval (unless `answers_only`) and, when asked,
-    answers."""
+    answers. With `llm` (settings naming an LLM), retrieval also measures the second search it plans;
+    the answers stay extractive."""
     started = time.perf_counter()
     async with corpus_kb(work, part.corpus, settings) as kb:
         embedded = kb.embedder.texts_embedded  # by the sync (answers may embed sentences later)
         indexed = time.perf_counter()
         if not answers_only:
-            rows, misses = await measure(part.corpus, kb, Bm25Peer(part.corpus), part.cases)
+            planner = Knowledge(llm, kb.index, kb.embedder) if llm is not None else None
+            try:
+                rows, misses = await measure(
+                    part.corpus, kb, Bm25Peer(part.corpus), part.cases, planner=planner
+                )
+            finally:
+                if planner is not None:
+                    await planner.answerer.close()
             results.rows += rows
             results.misses += misses
         retrieved = time.perf_counter()
@@ -164,14 +178,16 @@ async def run(
     settings: Settings,
     corpora: set[str] | None = None,
     answers_only: bool = False,
+    llm: Settings | None = None,
 ) -> Results:
     """Every standard part (or those of `corpora`: handbook, domainrag, cmrc2018) under `settings`;
-    `answers_only`: the extractive answers alone, no retrieval tables (a minute or two on cached indexes)."""
+    `answers_only`: the extractive answers alone, no retrieval tables (a minute or two on cached indexes);
+    `llm`: also the second search that LLM plans (`measure_part`)."""
     results = Results()
     with standard_parts(data, quick) as parts:
         for part in parts:
             chosen = corpora is None or part.corpus.name.removesuffix("-quick") in corpora
             asks = part.answers or part.unanswerable or part.cross
             if chosen and (asks or not answers_only):
-                await measure_part(work, part, settings, results, answers_only)
+                await measure_part(work, part, settings, results, answers_only, llm)
     return results
