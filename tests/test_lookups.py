@@ -117,6 +117,8 @@ async def test_a_dead_llm_costs_the_plan_one_attempt_and_the_answer_still_comes(
     [
         ("NONE", []),
         ("none.", []),
+        ("\n  NONE  \n", []),
+        ("Nonexistent domains policy", ["Nonexistent domains policy"]),
         ("- CFO Slack channel\n- Finance division lead", ["CFO Slack channel", "Finance division lead"]),
         (
             '1. "CFO Slack channel"\n2) Finance division\n3. third one',
