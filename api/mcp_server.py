@@ -120,7 +120,8 @@ def answer_text(response: AnswerResponse) -> str:
     lines = [response.answer.strip()]
     if response.citations:
         lines += ["", "Sources:"] + [f"[{c.n}] {c.title} — {c.url}" for c in response.citations]
-    return "\n".join(lines + _skipped(response.skipped))
+    looked_up = ["", "Also looked up: " + "; ".join(response.looked_up)] if response.looked_up else []
+    return "\n".join(lines + looked_up + _skipped(response.skipped))
 
 
 def _skipped(sources: list[str]) -> list[str]:

@@ -98,12 +98,18 @@ class SearchResponse(BaseModel):
 
 
 class AnswerResponse(BaseModel):
-    """The fields of `lore ask --json`, plus the federated sources skipped."""
+    """The fields of `lore ask --json`, plus the federated sources skipped and what an LLM's second search
+    looked up."""
 
     answer: str
     mode: AnswerMode
     citations: list[Citation]
     skipped: list[str] = Field(default_factory=list)
+    looked_up: list[str] = Field(
+        default_factory=list,
+        description="With an LLM: what it looked up after reading the first search's results, searched "
+        "under the same key before it answered (LORE_SECOND_SEARCH); empty when nothing was.",
+    )
 
     @classmethod
     def of(cls, answer: Answer) -> AnswerResponse:
@@ -113,6 +119,7 @@ class AnswerResponse(BaseModel):
             mode=answer.mode,
             citations=answer.citations,
             skipped=list(answer.skipped),
+            looked_up=list(answer.looked_up),
         )
 
 

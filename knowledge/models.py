@@ -135,3 +135,9 @@ class Answer(BaseModel):
         exclude=True,
         description="Federated sources that did not answer in time (not part of `lore ask --json`).",
     )
+    looked_up: list[str] = Field(
+        default_factory=list,
+        exclude=True,
+        description="What the LLM's second search looked up (`LORE_SECOND_SEARCH`; not part of "
+        "`lore ask --json`).",
+    )

@@ -192,9 +192,10 @@ class Knowledge:
         """`lore ask`: a cited answer from what `principal` may read (follow-ups made standalone first)."""
         query = await self.standalone(question, history)
         found = await self.retrieve(query.search, principal, federate=federate)
-        hits = (await self.look_further(query.question, found.hits, principal, search=query.search)).hits
-        answer = await self.answerer.answer(query.question, hits, history=history, search=query.search)
-        return answer.model_copy(update={"skipped": found.skipped})
+        further = await self.look_further(query.question, found.hits, principal, search=query.search)
+        hits, search = further.hits, query.search
+        answer = await self.answerer.answer(query.question, hits, history=history, search=search)
+        return answer.model_copy(update={"skipped": found.skipped, "looked_up": further.queries})
 
     async def ask_stream(
         self, question: str, principal: Principal, history: History = (), *, federate: bool = True
@@ -202,10 +203,12 @@ class Knowledge:
         """The answer as it is written, then the final cited answer."""
         query = await self.standalone(question, history)
         found = await self.retrieve(query.search, principal, federate=federate)
-        hits = (await self.look_further(query.question, found.hits, principal, search=query.search)).hits
-        async for event in self.answerer.stream(query.question, hits, history=history, search=query.search):
+        further = await self.look_further(query.question, found.hits, principal, search=query.search)
+        events = self.answerer.stream(query.question, further.hits, history=history, search=query.search)
+        async for event in events:
             if isinstance(event, Final):
-                event = Final(answer=event.answer.model_copy(update={"skipped": found.skipped}))
+                update = {"skipped": found.skipped, "looked_up": further.queries}
+                event = Final(answer=event.answer.model_copy(update=update))
             yield event
 
     async def close(self) -> None:

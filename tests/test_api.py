@@ -78,7 +78,7 @@ async def test_answer_has_the_shape_of_lore_ask_json(loaded_kb: Knowledge, setti
         _, for_public = await api.post("/v1/answer", {"question": PAYROLL["query"]}, public)
         status, for_finance = await api.post("/v1/answer", {"question": PAYROLL["query"]}, finance)
     assert status == 200
-    assert set(for_finance) == {"answer", "mode", "citations", "skipped"}
+    assert set(for_finance) == {"answer", "mode", "citations", "skipped", "looked_up"}
     cited = {int(n) for n in re.findall(r"\[(\d+)\]", for_finance["answer"])}
     assert cited == {c["n"] for c in for_finance["citations"]} and "Zorblax" in json.dumps(for_finance)
     assert not leaks(for_public)
@@ -104,6 +104,23 @@ async def test_a_streamed_answer_ends_with_the_same_answer(
     deltas = [data["text"] for name, data in events if name == "delta"]
     assert len(deltas) > 3 and "".join(deltas).strip() == whole["answer"]
     assert events[-1] == ("final", whole) and whole["mode"] == "generative"
+
+
+async def test_an_answer_says_what_the_llms_second_search_looked_up(
+    loaded_kb: Knowledge, settings: Settings
+) -> None:
+    plan = "Meals on business trips"
+    async with LLMStandin(replies=["Up to 75 euros a day [1]."], plans=[plan]) as llm:
+        with_llm = settings.model_copy(update={"llm_base_url": llm.base_url, "llm_model": "standin-1"})
+        kb = Knowledge(with_llm, loaded_kb.index, loaded_kb.embedder)
+        async with serving_api(kb, with_llm) as api:
+            key = await api.key("agent", [])  # public only: the finance page is not the key's
+            question = {"question": "How do I book travel?"}
+            _, whole = await api.post("/v1/answer", question, key)
+            events = await api.events("/v1/answer", {**question, "stream": True}, key)
+        await kb.answerer.close()
+    assert whole["looked_up"] == [plan] and events[-1] == ("final", whole)
+    assert len(llm.plan_requests) == 2 and leaks(llm.requests) == [] and leaks(whole) == []
 
 
 @pytest.mark.parametrize(

@@ -55,6 +55,12 @@ def cite(n: int, title: str) -> Citation:
             AnswerResponse(answer="x", mode="no_answer", citations=[], skipped=["remote"]),
             "x\n\nNot included (did not answer in time): remote",
         ),
+        (
+            AnswerResponse(
+                answer="C [1]", mode="generative", citations=[cite(1, "C")], looked_up=["CFO", "D"]
+            ),
+            "C [1]\n\nSources:\n[1] C — https://wiki/1\n\nAlso looked up: CFO; D",
+        ),
     ],
 )
 def test_answer_text_lists_the_sources_after_the_answer(response: AnswerResponse, text: str) -> None:
