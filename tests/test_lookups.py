@@ -5,6 +5,7 @@ or rambling planner leaves the first search standing."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,9 @@ async def test_the_planned_search_brings_the_next_step_into_the_prompt(loaded: K
         await kb.ask(QUESTION, Principal.anonymous())
         await kb.answerer.close()
     [plan] = llm.plan_requests
-    assert "Finance division" in plan["messages"][1]["content"] and QUESTION in plan["messages"][1]["content"]
+    asked = plan["messages"][1]["content"]
+    assert "Finance division" in asked and QUESTION in asked
+    assert f"Today's date: {datetime.now(UTC).date().isoformat()}" in asked
     assert "#cfo-desk" in prompt(llm) and "Finance division" in prompt(llm)
 
 

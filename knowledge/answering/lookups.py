@@ -14,6 +14,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
 
 from knowledge.answering.context import pack
 from knowledge.answering.llm import ChatClient, LLMError
@@ -42,15 +43,18 @@ _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)]|query\s*\d*\s*:)\s*", re.IGNORECAS
 _NONE = re.compile(rf"{NONE}\W*", re.IGNORECASE)  # "NONE", "None."; not "Nonexistent …"
 
 
-def plan_messages(question: str, hits: Sequence[ScoredChunk]) -> list[ChatMessage]:
-    """The chat request that asks for the next searches: the question and the first hits, numbered."""
+def plan_messages(question: str, hits: Sequence[ScoredChunk], today: date | None = None) -> list[ChatMessage]:
+    """The chat request that asks for the next searches: the first hits, numbered, today's date (UTC unless
+    given: "the current quarter" is looked up by its dates) and the question."""
     context = pack(hits, PLAN_TOKENS)
+    today = today or datetime.now(UTC).date()
     return [
         {"role": "system", "content": SYSTEM},
         {
             "role": "user",
-            "content": f"First search results:\n\n{context.render()}\n\nQuestion: {question.strip()}\n\n"
-            f"The next searches, one per line, or {NONE}:",
+            "content": f"First search results:\n\n{context.render()}\n\n"
+            f"Today's date: {today.isoformat()} ({today.strftime('%A')}).\n"
+            f"Question: {question.strip()}\n\nThe next searches, one per line, or {NONE}:",
         },
     ]
 
