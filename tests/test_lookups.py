@@ -131,6 +131,9 @@ async def test_a_dead_llm_costs_the_plan_one_attempt_and_the_answer_still_comes(
         ("Query 1: CFO channel\nquery 2: cfo CHANNEL", ["CFO channel"]),
         ("who leads fp&a?\nCFO channel", ["CFO channel"]),
         ("x" * 300, []),
+        ('["CFO Slack channel", "Finance division"]', ["CFO Slack channel", "Finance division"]),
+        ('```json\n["CFO Slack channel"]\n```', ["CFO Slack channel"]),
+        ("[]", []),
     ],
 )
 def test_a_plan_is_read_as_keyword_queries(reply: str, queries: list[str]) -> None:

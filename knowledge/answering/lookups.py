@@ -11,6 +11,7 @@ can. Without an LLM, when the setting is off, or when the plan fails or comes la
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import Sequence
@@ -63,7 +64,7 @@ def parse_plan(reply: str, searched: Sequence[str] = ()) -> list[str]:
     """The queries of the planner's reply: one per line, list markers and quotes stripped, at most
     `MAX_QUERIES`; none for `NONE`, for lines that repeat what was searched, or for lines too long to be
     keywords (a model that answers instead of planning)."""
-    lines = [_BULLET.sub("", line).strip().strip("\"'`").strip() for line in reply.splitlines()]
+    lines = [_BULLET.sub("", line).strip().strip("\"'`,").strip() for line in _lines(reply)]
     lines = [line for line in lines if line]
     if not lines or _NONE.fullmatch(lines[0]):
         return []
@@ -75,6 +76,20 @@ def parse_plan(reply: str, searched: Sequence[str] = ()) -> list[str]:
         if query.lower() not in done and query.lower() not in {q.lower() for q in queries}:
             queries.append(query)
     return queries[:MAX_QUERIES]
+
+
+def _lines(reply: str) -> list[str]:
+    """The reply's lines; a JSON list of strings (some models answer in JSON, in a code fence or not) gives
+    its items."""
+    text = reply.strip().removeprefix("```json").removeprefix("```").removesuffix("```").strip()
+    if text.startswith("["):
+        try:
+            items = json.loads(text)
+        except ValueError:
+            items = None
+        if isinstance(items, list) and all(isinstance(item, str) for item in items):
+            return items or [NONE]
+    return reply.splitlines()
 
 
 async def plan_lookups(
