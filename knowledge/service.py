@@ -165,7 +165,7 @@ class Knowledge:
         not asked again: the queries carry words of the sources read here, which the remote's operators
         may not read."""
         llm = self.answerer.llm
-        if llm is None or not self.plans_lookups or not hits:
+        if llm is None or not self.settings.second_search or not hits:
             return Lookup(hits=list(hits))
         queries = await plan_lookups(llm, question, hits, [search] if search else [])
         if not queries:
@@ -190,12 +190,12 @@ class Knowledge:
         self, question: str, principal: Principal, history: History = (), *, federate: bool = True
     ) -> Answer:
         """`lore ask`: a cited answer from what `principal` may read (follow-ups made standalone first)."""
-        query = await self.standalone(question, history)
-        found = await self.retrieve(query.search, principal, federate=federate)
-        further = await self.look_further(query.question, found.hits, principal, search=query.search)
-        hits, search = further.hits, query.search
-        answer = await self.answerer.answer(query.question, hits, history=history, search=search)
-        return answer.model_copy(update={"skipped": found.skipped, "looked_up": further.queries})
+        final: Answer | None = None
+        async for event in self.ask_stream(question, principal, history, federate=federate):
+            if isinstance(event, Final):
+                final = event.answer
+        assert final is not None  # ask_stream always ends with a Final
+        return final
 
     async def ask_stream(
         self, question: str, principal: Principal, history: History = (), *, federate: bool = True

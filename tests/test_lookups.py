@@ -92,6 +92,18 @@ async def test_the_second_search_finds_only_what_the_asker_may_read(loaded: Know
     assert "finance" in {h.chunk.source_id for h in member.added}  # the same plan reaches it for finance
 
 
+async def test_the_planner_reads_only_what_the_asker_may_read(loaded: Knowledge) -> None:
+    deputy = "Who is the Chief Financial Officer's deputy, the one in #zorblax-desk?"
+    async with LLMStandin(["The deputy [1]."]) as llm:
+        kb = with_llm(loaded, llm.base_url)
+        await kb.ask(deputy, Principal.anonymous())
+        await kb.ask(deputy, FINANCE)
+        await kb.answerer.close()
+    public, member = (str(r["messages"]) for r in llm.plan_requests)
+    assert "Deputies" not in public and "#zorblax-desk." not in public.replace(deputy, "")
+    assert "Deputies" in member  # the same question shows the finance page to finance
+
+
 async def test_a_plan_of_none_or_of_prose_adds_nothing(loaded: Knowledge) -> None:
     prose = "The answer is that the Chief Financial Officer leads it, " * 5  # an answer, not keywords
     async with LLMStandin(["The CFO [1]."], plans=["NONE", prose]) as llm:

@@ -98,8 +98,9 @@ async def plan_lookups(
     """The searches the LLM asks for after reading `hits` (none when it needs none, fails or is late)."""
     if not hits:
         return []
+    messages = await asyncio.to_thread(plan_messages, question, hits)  # counting tokens is CPU work
     try:
-        reply = await asyncio.wait_for(llm.complete(plan_messages(question, hits), retries=0), PLAN_TIMEOUT)
+        reply = await asyncio.wait_for(llm.complete(messages, retries=0), PLAN_TIMEOUT)
     except (LLMError, TimeoutError) as exc:
         log.warning(
             "planning a second search failed, answering from the first one: %s",
